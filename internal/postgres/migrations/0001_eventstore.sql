@@ -33,13 +33,14 @@ CREATE TABLE IF NOT EXISTS streams (
     PRIMARY KEY (aggregate_type, aggregate_id)
 );
 
--- Transactional outbox: written in the same transaction as the events, read
--- and deleted by the relay once Kafka acknowledged the message.
+-- Transactional outbox: one row per event still to be published, written in
+-- the same transaction as the event. The relay joins it with events to build
+-- the message, publishes it to topic keyed by message_key (the aggregate id)
+-- and deletes the row once Kafka acknowledged it.
 CREATE TABLE IF NOT EXISTS outbox (
     global_position BIGINT      PRIMARY KEY,
     topic           TEXT        NOT NULL,
     message_key     TEXT        NOT NULL,
-    envelope        BYTEA       NOT NULL,
     created_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 

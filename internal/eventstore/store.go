@@ -1,0 +1,335 @@
+// Package eventstore is the append-only event log in PostgreSQL or
+// CockroachDB, with optimistic concurrency per aggregate and a transactional
+// outbox that the relay publishes to Kafka.
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/postgres"
+	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
+)
+
+// ErrConcurrency is returned (wrapped in a *ConflictError) when a stream does
+// not have the version the caller expected.
+var ErrConcurrency = errors.New("event stream version conflict")
+
+// ConflictError tells which stream was not at the expected version.
+type ConflictError struct {
+	AggregateType string
+	AggregateID   string
+	Expected      int64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s %s: expected version %d: %v", e.AggregateType, e.AggregateID, e.Expected, ErrConcurrency)
+}
+
+func (e *ConflictError) Unwrap() error { return ErrConcurrency }
+
+// AnyVersion as ExpectedVersion skips the concurrency check (the stream may
+// or may not exist). Use it only for streams with a single writer.
+const AnyVersion int64 = -1
+
+// Stream is a batch of new events for one aggregate.
+type Stream struct {
+	AggregateType string
+	AggregateID   string
+	// ProjectID is recorded on the stream (and defaults the events' project).
+	ProjectID string
+	// ExpectedVersion is the version the stream must have now: 0 for a new
+	// stream, AnyVersion to skip the check.
+	ExpectedVersion int64
+	// Events are envelopes built with events.Registry.Envelope. Append fills
+	// in AggregateVersion and GlobalPosition.
+	Events []*eventsv1.Envelope
+}
+
+// Store is the PostgreSQL/CockroachDB event store. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	// beforeCommit, when set (tests only), runs inside the append transaction
+	// after the writes; an error aborts the transaction.
+	beforeCommit func(ctx context.Context, tx pgx.Tx) error
+}
+
+// New returns a store on a migrated database.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Pool returns the database pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Append atomically appends the events of every stream, checking each
+// stream's expected version, and writes one outbox row per event, in one
+// SERIALIZABLE transaction that is re-run as a whole on serialization
+// failures. On success the envelopes carry their versions and positions.
+func (s *Store) Append(ctx context.Context, streams ...Stream) error {
+	return postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
+		return s.AppendTx(ctx, tx, streams...)
+	})
+}
+
+// AppendTx is Append inside the caller's transaction, for callers that
+// change other tables atomically with the events. The caller must run the
+// transaction with postgres.RetryTx.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streams ...Stream) error {
+	for i := range streams {
+		if err := appendStream(ctx, tx, &streams[i]); err != nil {
+			return err
+		}
+	}
+	if s.beforeCommit != nil {
+		return s.beforeCommit(ctx, tx)
+	}
+	return nil
+}
+
+func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
+	if len(st.Events) == 0 {
+		return nil
+	}
+	if st.AggregateType == "" || st.AggregateID == "" {
+		return fmt.Errorf("append: stream needs an aggregate type and id")
+	}
+	n := int64(len(st.Events))
+	var base int64
+	switch {
+	case st.ExpectedVersion == AnyVersion:
+		err := tx.QueryRow(ctx, `INSERT INTO streams (aggregate_type, aggregate_id, version, project_id)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET version = streams.version + excluded.version
+			RETURNING version`, st.AggregateType, st.AggregateID, n, st.ProjectID).Scan(&base)
+		if err != nil {
+			return fmt.Errorf("append %s %s: bump stream: %w", st.AggregateType, st.AggregateID, err)
+		}
+		base -= n
+	case st.ExpectedVersion == 0:
+		tag, err := tx.Exec(ctx, `INSERT INTO streams (aggregate_type, aggregate_id, version, project_id)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING`,
+			st.AggregateType, st.AggregateID, n, st.ProjectID)
+		if err != nil {
+			return fmt.Errorf("append %s %s: create stream: %w", st.AggregateType, st.AggregateID, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: 0}
+		}
+	case st.ExpectedVersion > 0:
+		tag, err := tx.Exec(ctx, `UPDATE streams SET version = $3
+			WHERE aggregate_type = $1 AND aggregate_id = $2 AND version = $4`,
+			st.AggregateType, st.AggregateID, st.ExpectedVersion+n, st.ExpectedVersion)
+		if err != nil {
+			return fmt.Errorf("append %s %s: advance stream: %w", st.AggregateType, st.AggregateID, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: st.ExpectedVersion}
+		}
+		base = st.ExpectedVersion
+	default:
+		return fmt.Errorf("append %s %s: invalid expected version %d", st.AggregateType, st.AggregateID, st.ExpectedVersion)
+	}
+
+	const cols = 11
+	var q strings.Builder
+	q.WriteString(`INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+		project_id, causation_id, correlation_id, actor, occurred_at, payload) VALUES `)
+	args := make([]any, 0, cols*len(st.Events))
+	ids := make([]string, len(st.Events))
+	for i, e := range st.Events {
+		if e.GetType() == "" || e.GetEventId() == "" {
+			return fmt.Errorf("append %s %s: event %d has no type or id", st.AggregateType, st.AggregateID, i)
+		}
+		e.AggregateType = st.AggregateType
+		e.AggregateId = st.AggregateID
+		e.AggregateVersion = base + int64(i) + 1
+		if e.ProjectId == "" {
+			e.ProjectId = st.ProjectID
+		}
+		if e.OccurredAt == nil {
+			e.OccurredAt = timestamppb.Now()
+		}
+		ids[i] = e.EventId
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(")
+		for c := 1; c <= cols; c++ {
+			if c > 1 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "$%d", i*cols+c)
+		}
+		q.WriteString(")")
+		args = append(args, e.EventId, e.AggregateType, e.AggregateId, e.AggregateVersion, e.Type,
+			e.ProjectId, e.CausationId, e.CorrelationId, e.Actor, e.OccurredAt.AsTime(), e.Payload)
+	}
+	q.WriteString(" RETURNING aggregate_version, global_position")
+
+	rows, err := tx.Query(ctx, q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
+	}
+	for rows.Next() {
+		var version, pos int64
+		if err := rows.Scan(&version, &pos); err != nil {
+			rows.Close()
+			return fmt.Errorf("append %s %s: read positions: %w", st.AggregateType, st.AggregateID, err)
+		}
+		st.Events[version-base-1].GlobalPosition = pos
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO outbox (global_position, topic, message_key)
+		SELECT global_position, $1, aggregate_id FROM events WHERE event_id = ANY($2::uuid[])`,
+		events.Topic(st.AggregateType), ids); err != nil {
+		return fmt.Errorf("append %s %s: write outbox: %w", st.AggregateType, st.AggregateID, err)
+	}
+	return nil
+}
+
+// mapUnique turns a unique violation on the stream version into a conflict
+// (a concurrent writer got there first); other errors pass through.
+func mapUnique(err error, st *Stream) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "events_stream_version" {
+		return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: st.ExpectedVersion}
+	}
+	return err
+}
+
+const selectEnvelope = `SELECT global_position, event_id::text, aggregate_type, aggregate_id, aggregate_version, event_type,
+	project_id, causation_id, correlation_id, actor, occurred_at, payload FROM events `
+
+// ScanEnvelope reads one row selected with the columns of selectEnvelope.
+func scanEnvelope(row pgx.Row) (*eventsv1.Envelope, error) {
+	e := &eventsv1.Envelope{}
+	var at time.Time
+	if err := row.Scan(&e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId, &e.AggregateVersion, &e.Type,
+		&e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload); err != nil {
+		return nil, err
+	}
+	e.OccurredAt = timestamppb.New(at)
+	return e, nil
+}
+
+func (s *Store) query(ctx context.Context, what, sql string, args ...any) ([]*eventsv1.Envelope, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []*eventsv1.Envelope
+	for rows.Next() {
+		e, err := scanEnvelope(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+// Load returns the events of one stream with a version above afterVersion,
+// in version order.
+func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, afterVersion int64) ([]*eventsv1.Envelope, error) {
+	return s.query(ctx, "load "+aggregateType+" "+aggregateID,
+		selectEnvelope+`WHERE aggregate_type = $1 AND aggregate_id = $2 AND aggregate_version > $3 ORDER BY aggregate_version`,
+		aggregateType, aggregateID, afterVersion)
+}
+
+// Version returns the current version of a stream (0 when it does not exist).
+func (s *Store) Version(ctx context.Context, aggregateType, aggregateID string) (int64, error) {
+	var v int64
+	err := s.pool.QueryRow(ctx, `SELECT version FROM streams WHERE aggregate_type = $1 AND aggregate_id = $2`,
+		aggregateType, aggregateID).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stream version %s %s: %w", aggregateType, aggregateID, err)
+	}
+	return v, nil
+}
+
+// ReadAll returns up to limit events of the whole log after a global
+// position, in position order. until, when not zero, stops at events that
+// occurred after it (for replay up to a point in time).
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int, until time.Time) ([]*eventsv1.Envelope, error) {
+	if until.IsZero() {
+		return s.query(ctx, "read log", selectEnvelope+`WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
+			afterPosition, limit)
+	}
+	return s.query(ctx, "read log", selectEnvelope+`WHERE global_position > $1 AND occurred_at <= $3 ORDER BY global_position LIMIT $2`,
+		afterPosition, limit, until)
+}
+
+// Outboxed is an event waiting in the outbox.
+type Outboxed struct {
+	Topic    string
+	Key      string
+	Envelope *eventsv1.Envelope
+}
+
+// PendingOutbox returns up to limit outbox entries in position order.
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]Outboxed, error) {
+	rows, err := s.pool.Query(ctx, `SELECT o.topic, o.message_key, e.global_position, e.event_id::text, e.aggregate_type,
+		e.aggregate_id, e.aggregate_version, e.event_type, e.project_id, e.causation_id, e.correlation_id, e.actor,
+		e.occurred_at, e.payload
+		FROM outbox o JOIN events e ON e.global_position = o.global_position
+		ORDER BY o.global_position LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []Outboxed
+	for rows.Next() {
+		var o Outboxed
+		e := &eventsv1.Envelope{}
+		var at time.Time
+		if err := rows.Scan(&o.Topic, &o.Key, &e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId,
+			&e.AggregateVersion, &e.Type, &e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload); err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		e.OccurredAt = timestamppb.New(at)
+		o.Envelope = e
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return out, nil
+}
+
+// AckOutbox deletes published outbox entries by global position.
+func (s *Store) AckOutbox(ctx context.Context, positions []int64) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM outbox WHERE global_position = ANY($1::bigint[])`, positions); err != nil {
+		return fmt.Errorf("delete %d published outbox entries: %w", len(positions), err)
+	}
+	return nil
+}
+
+// OutboxLen returns how many events wait to be published.
+func (s *Store) OutboxLen(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
