@@ -1,0 +1,243 @@
+// Package config loads the configuration shared by every ostia service.
+//
+// Settings come from three layers, later ones winning:
+//
+//  1. built-in defaults (Default),
+//  2. an optional INI-style file: "[section]" headers and "key = value"
+//     lines, the shape Octavia operators know from oslo.config,
+//  3. environment variables named OSTIA_<SECTION>_<KEY> in upper case,
+//     for example OSTIA_DATABASE_URL or OSTIA_KAFKA_BROKERS.
+//
+// Load reports every problem it finds at once (joined with errors.Join), and
+// each message names the offending section and key. The package keeps no
+// package-level state: the key table is built on demand by keys().
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration of an ostia process.
+type Config struct {
+	Database Database
+	Kafka    Kafka
+	API      API
+	Relay    Relay
+	Worker   Worker
+	Health   Health
+	HAProxy  HAProxy
+	Quotas   Quotas
+	Log      Log
+	Metrics  Metrics
+}
+
+// Dialects of SQL database the event store can talk to.
+const (
+	DialectPostgres  = "postgres"
+	DialectCockroach = "cockroach"
+)
+
+// Database is the [database] section: the event store's SQL database.
+type Database struct {
+	// URL is a postgres:// or postgresql:// connection string.
+	URL string
+	// MaxConns caps the connection pool.
+	MaxConns int
+	// Dialect is DialectPostgres or DialectCockroach.
+	Dialect string
+}
+
+// Kafka is the [kafka] section: the log the relay publishes to and every
+// consumer reads from.
+type Kafka struct {
+	// Brokers are host:port seed addresses of an external cluster. Empty
+	// means the embedded broker.
+	Brokers []string
+	// Embedded runs a Kafka-protocol broker inside the process. Unless set
+	// explicitly it is true exactly when Brokers is empty.
+	Embedded bool
+	// DataDir is where the embedded broker keeps its data.
+	DataDir string
+	// EmbeddedPort is the port the embedded broker listens on.
+	EmbeddedPort int
+	// ClientID is sent to the brokers with every request.
+	ClientID string
+	// Partitions is the partition count of topics ostia creates.
+	Partitions int
+}
+
+// Authentication strategies of the API.
+const (
+	AuthNoAuth   = "noauth"
+	AuthKeystone = "keystone"
+)
+
+// API is the [api] section: the Octavia v2 REST API (`ostia api`).
+type API struct {
+	// Bind is the host:port the API listens on.
+	Bind string
+	// AuthStrategy is AuthNoAuth or AuthKeystone.
+	AuthStrategy string
+	// KeystoneURL is the identity endpoint tokens are validated against.
+	KeystoneURL string
+	// KeystoneServiceUser, KeystoneServicePassword and
+	// KeystoneServiceProject are the service credentials used to validate
+	// user tokens.
+	KeystoneServiceUser     string
+	KeystoneServicePassword string
+	KeystoneServiceProject  string
+	// TokenCacheSeconds is how long a validated token is cached; 0 disables
+	// the cache.
+	TokenCacheSeconds int
+	// DefaultProvider is the provider used when neither the flavor nor the
+	// request names one (Octavia's default_provider_driver).
+	DefaultProvider string
+}
+
+// Relay is the [relay] section: the outbox-to-Kafka publisher.
+type Relay struct {
+	// PollInterval is the pause between outbox scans when it was empty.
+	PollInterval time.Duration
+	// BatchSize is the most outbox rows published per transaction.
+	BatchSize int
+	// LeaseTTL is how long a relay instance holds the outbox lease.
+	LeaseTTL time.Duration
+}
+
+// Worker drivers.
+const (
+	DriverLocal     = "local"
+	DriverNoop      = "noop"
+	DriverOpenStack = "openstack"
+)
+
+// Load-balancer topologies.
+const (
+	TopologySingle        = "SINGLE"
+	TopologyActiveStandby = "ACTIVE_STANDBY"
+)
+
+// Worker is the [worker] section: the sagas that build amphorae.
+type Worker struct {
+	// Driver is DriverLocal, DriverNoop or DriverOpenStack.
+	Driver string
+	// AmpActiveRetries and AmpActiveWait bound the wait for a new amphora
+	// to become ACTIVE (Octavia's amp_active_retries / amp_active_wait_sec).
+	AmpActiveRetries int
+	AmpActiveWait    time.Duration
+	// Topology is the default topology, TopologySingle or
+	// TopologyActiveStandby; a flavor may override it per load balancer.
+	Topology string
+}
+
+// Health is the [health] section: the health manager (`ostia health`).
+type Health struct {
+	// Bind is the UDP host:port heartbeats arrive on.
+	Bind string
+	// HeartbeatKey is the HMAC-SHA256 key of amphora heartbeats.
+	HeartbeatKey string
+	// HeartbeatInterval is how often amphorae send a heartbeat.
+	HeartbeatInterval time.Duration
+	// HeartbeatTimeout is how old the last heartbeat may be before an
+	// amphora counts as stale.
+	HeartbeatTimeout time.Duration
+	// CheckInterval is the period of the stale-amphora scan.
+	CheckInterval time.Duration
+	// FailoverThreshold: when at least this many amphorae are stale at
+	// once, none is failed over. 0 turns the guard off.
+	FailoverThreshold int
+}
+
+// HAProxy is the [haproxy] section: listener timeout defaults in
+// milliseconds, applied when a listener leaves them unset.
+type HAProxy struct {
+	TimeoutClientData    int
+	TimeoutMemberConnect int
+	TimeoutMemberData    int
+	TimeoutTCPInspect    int
+}
+
+// Quotas is the [quotas] section: per-project defaults; -1 is unlimited.
+type Quotas struct {
+	LoadBalancer  int
+	Listener      int
+	Pool          int
+	HealthMonitor int
+	Member        int
+	L7Policy      int
+	L7Rule        int
+}
+
+// Log is the [log] section.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string
+	// Format is text or json.
+	Format string
+}
+
+// Metrics is the [metrics] section: the HTTP server with /metrics and
+// /healthz that every service runs.
+type Metrics struct {
+	// Bind is the host:port of the metrics server.
+	Bind string
+}
+
+// Default returns the built-in configuration: one machine, local
+// PostgreSQL, the embedded broker, no authentication.
+func Default() Config {
+	return Config{
+		Database: Database{
+			URL:      "postgres://postgres:postgres@127.0.0.1:5432/ostia?sslmode=disable",
+			MaxConns: 10,
+			Dialect:  DialectPostgres,
+		},
+		Kafka: Kafka{
+			Embedded:     true,
+			DataDir:      "./data/kafka",
+			EmbeddedPort: 9092,
+			ClientID:     "ostia",
+			Partitions:   6,
+		},
+		API: API{
+			Bind:              "127.0.0.1:9876",
+			AuthStrategy:      AuthNoAuth,
+			TokenCacheSeconds: 300,
+			DefaultProvider:   "amphora",
+		},
+		Relay: Relay{
+			PollInterval: 20 * time.Millisecond,
+			BatchSize:    500,
+			LeaseTTL:     10 * time.Second,
+		},
+		Worker: Worker{
+			Driver:           DriverLocal,
+			AmpActiveRetries: 30,
+			AmpActiveWait:    10 * time.Second,
+			Topology:         TopologySingle,
+		},
+		Health: Health{
+			Bind:              "127.0.0.1:5555",
+			HeartbeatInterval: 10 * time.Second,
+			HeartbeatTimeout:  60 * time.Second,
+			CheckInterval:     3 * time.Second,
+		},
+		HAProxy: HAProxy{
+			TimeoutClientData:    50000,
+			TimeoutMemberConnect: 5000,
+			TimeoutMemberData:    50000,
+			TimeoutTCPInspect:    0,
+		},
+		Quotas: Quotas{
+			LoadBalancer:  -1,
+			Listener:      -1,
+			Pool:          -1,
+			HealthMonitor: -1,
+			Member:        -1,
+			L7Policy:      -1,
+			L7Rule:        -1,
+		},
+		Log:     Log{Level: "info", Format: "text"},
+		Metrics: Metrics{Bind: "127.0.0.1:9100"},
+	}
+}
