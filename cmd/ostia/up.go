@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/gateway"
+	"github.com/ostia/ostia/internal/broker"
+)
+
+// runUp runs every service in one process: the embedded Kafka-protocol
+// broker (unless external brokers are configured), the relay and the API.
+func runUp(ctx context.Context, env *environment, args []string) error {
+	fs, path := newFlags(env, "up")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := setup(env, *path)
+	if err != nil {
+		return err
+	}
+	brokers := b.cfg.Kafka.Brokers
+	if b.cfg.Kafka.Embedded {
+		if err := os.MkdirAll(b.cfg.Kafka.DataDir, 0o750); err != nil {
+			return fmt.Errorf("create kafka data dir: %w", err)
+		}
+		br, err := broker.Start(ctx, broker.Config{
+			DataDir:    b.cfg.Kafka.DataDir,
+			Port:       b.cfg.Kafka.EmbeddedPort,
+			Partitions: b.cfg.Kafka.Partitions,
+			Logger:     b.log.With("service", "broker"),
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := br.Close(); err != nil {
+				b.log.Warn("close embedded broker", "error", err)
+			}
+		}()
+		brokers = br.Addrs()
+		b.log.Info("embedded Kafka-protocol broker started", "addrs", strings.Join(brokers, ","), "data_dir", b.cfg.Kafka.DataDir)
+	}
+	pool, err := b.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	r, closeRelay, err := b.newRelay(pool, brokers)
+	if err != nil {
+		return err
+	}
+	defer closeRelay()
+	api, err := gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics})
+	if err != nil {
+		return err
+	}
+
+	// Say where everything listens once both servers are bound.
+	var mu sync.Mutex
+	bound := map[string]string{}
+	announce := func(name string) func(net.Addr) {
+		return func(a net.Addr) {
+			mu.Lock()
+			defer mu.Unlock()
+			bound[name] = "http://" + a.String()
+			if len(bound) == 2 {
+				fmt.Fprintf(env.stdout, "Ostia is up.\n  Octavia v2 API: %s\n  metrics:        %s/metrics\n  Kafka brokers:  %s\n",
+					bound["api"], bound["metrics"], strings.Join(brokers, ","))
+			}
+		}
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.Run(ctx) })
+	g.Go(func() error { return serveHTTP(ctx, b.log, "api", b.cfg.API.Bind, api, announce("api")) })
+	g.Go(func() error {
+		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), announce("metrics"))
+	})
+	return g.Wait()
+}
