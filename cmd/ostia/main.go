@@ -37,7 +37,10 @@ func commands() map[string]command {
 		"migrate":     {"create or update the database schema", runMigrate},
 		"events":      {"inspect the event stream: `ostia events tail`", runEvents},
 		"healthcheck": {"exit 0 when a service's /healthz answers (for container health checks)", runHealthcheck},
-		"version":     {"print the version", func(_ context.Context, env *environment, _ []string) error { _, err := fmt.Fprintln(env.stdout, "ostia", version); return err }},
+		"version": {"print the version", func(_ context.Context, env *environment, _ []string) error {
+			_, err := fmt.Fprintln(env.stdout, "ostia", version)
+			return err
+		}},
 	}
 }
 

@@ -38,7 +38,9 @@ func runRelay(ctx context.Context, env *environment, args []string) error {
 	defer closeRelay()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return r.Run(ctx) })
-	g.Go(func() error { return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil) })
+	g.Go(func() error {
+		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil)
+	})
 	return g.Wait()
 }
 
