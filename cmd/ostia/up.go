@@ -45,7 +45,6 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 			}
 		}()
 		brokers = br.Addrs()
-		b.log.Info("embedded Kafka-protocol broker started", "addrs", strings.Join(brokers, ","), "data_dir", b.cfg.Kafka.DataDir)
 	}
 	pool, err := b.openDB(ctx)
 	if err != nil {
