@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/ensure-postgres.sh
+./scripts/ensure-haproxy.sh
 export OSTIA_TEST_DATABASE_URL=${OSTIA_TEST_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable}
 go vet ./...
 # shellcheck disable=SC2086
