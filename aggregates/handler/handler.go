@@ -186,3 +186,10 @@ func (h *Handler) Do(ctx context.Context, md events.Metadata, decide Decide) ([]
 	return nil, &aggregates.Error{Kind: aggregates.KindConflict,
 		Message: fmt.Sprintf("The object is being changed by another request; try again. (%v)", lastConflict)}
 }
+
+// Load replays one aggregate into st outside of any command (for reads that
+// need the decided state, such as a project's quota usage).
+func (h *Handler) Load(ctx context.Context, aggregateType, aggregateID string, st State) (int64, error) {
+	tx := &Tx{ctx: ctx, h: h, Env: h.Env(), loaded: map[string]int64{}}
+	return tx.Load(aggregateType, aggregateID, st)
+}

@@ -1,0 +1,174 @@
+// Package commands is the entry point for every command Ostia accepts: it
+// runs each aggregate's Decide through the handler, and charges or releases
+// the owning project's quota in the same atomic append as the load-balancer
+// events (so usage can never drift from what exists).
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ostia/ostia/aggregates"
+	"github.com/ostia/ostia/aggregates/amphora"
+	"github.com/ostia/ostia/aggregates/catalog"
+	"github.com/ostia/ostia/aggregates/handler"
+	"github.com/ostia/ostia/aggregates/loadbalancer"
+	"github.com/ostia/ostia/aggregates/project"
+	"github.com/ostia/ostia/events"
+	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
+)
+
+// Config configures the Service.
+type Config struct {
+	Handler *handler.Handler
+	// LoadBalancer holds the load-balancer defaults (timeouts, TLS defaults).
+	LoadBalancer loadbalancer.Config
+	// QuotaDefaults are the configured per-project default limits.
+	QuotaDefaults project.Limits
+	// EnforceQuotas turns quota accounting on. Octavia skips quotas entirely
+	// with auth_strategy=noauth; so does Ostia when this is false.
+	EnforceQuotas bool
+}
+
+// Service runs commands. It is safe for concurrent use.
+type Service struct {
+	cfg Config
+}
+
+// New returns a Service.
+func New(cfg Config) (*Service, error) {
+	if cfg.Handler == nil {
+		return nil, errors.New("commands: Handler is required")
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// LoadBalancer runs a command on one load balancer (the whole tree of its
+// listeners, pools, members, health monitors and L7 objects) and returns the
+// state after the command, with the stored events.
+func (s *Service) LoadBalancer(ctx context.Context, md events.Metadata, lbID string, cmd loadbalancer.Command) (*loadbalancer.State, []*eventsv1.Envelope, error) {
+	var after *loadbalancer.State
+	var decided []proto.Message
+	envs, err := s.cfg.Handler.Do(ctx, md, func(tx *handler.Tx) ([]handler.Change, error) {
+		st := loadbalancer.New(lbID)
+		v, err := tx.Load(events.AggregateLoadBalancer, lbID, st)
+		if err != nil {
+			return nil, err
+		}
+		d, err := s.cfg.LoadBalancer.Decide(st, cmd, tx.Env)
+		if err != nil {
+			return nil, err
+		}
+		after, decided = st, d.Events
+		projectID := ""
+		if lb := st.LoadBalancer(); lb != nil {
+			projectID = lb.ProjectId
+		}
+		if c, ok := cmd.(loadbalancer.CreateLoadBalancer); ok {
+			projectID = c.ProjectID
+		}
+		changes := []handler.Change{{AggregateType: events.AggregateLoadBalancer, AggregateID: lbID,
+			ProjectID: projectID, Version: v, Events: d.Events}}
+		if d.Usage == nil || !s.cfg.EnforceQuotas || projectID == "" {
+			return changes, nil
+		}
+		pc, err := s.usageChange(tx, projectID, lbID, d.Usage)
+		if err != nil {
+			return nil, err
+		}
+		return append(changes, pc), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, e := range decided {
+		if err := after.Apply(e); err != nil {
+			return nil, nil, fmt.Errorf("apply decided event: %w", err)
+		}
+	}
+	return after, envs, nil
+}
+
+// usageChange charges (positive) or releases (negative) quota usage of a project.
+func (s *Service) usageChange(tx *handler.Tx, projectID, objectID string, usage *eventsv1.QuotaUsage) (handler.Change, error) {
+	ps := project.New()
+	v, err := tx.Load(events.AggregateProject, projectID, ps)
+	if err != nil {
+		return handler.Change{}, err
+	}
+	var cmd project.Command = project.ChargeUsage{Delta: usage, ObjectID: objectID, Reason: "create", Defaults: s.cfg.QuotaDefaults}
+	if negative(usage) {
+		cmd = project.ReleaseUsage{Delta: usage, ObjectID: objectID, Reason: "delete"}
+	}
+	evs, err := project.Decide(ps, cmd, tx.Env)
+	if err != nil {
+		return handler.Change{}, err
+	}
+	return handler.Change{AggregateType: events.AggregateProject, AggregateID: projectID, ProjectID: projectID,
+		Version: v, Events: evs}, nil
+}
+
+func negative(u *eventsv1.QuotaUsage) bool {
+	return u.LoadBalancer < 0 || u.Listener < 0 || u.Pool < 0 || u.HealthMonitor < 0 || u.Member < 0 ||
+		u.L7Policy < 0 || u.L7Rule < 0
+}
+
+// Project runs a quota command on one project.
+func (s *Service) Project(ctx context.Context, md events.Metadata, projectID string, cmd project.Command) (*project.State, []*eventsv1.Envelope, error) {
+	return run(ctx, s.cfg.Handler, md, events.AggregateProject, projectID, projectID, project.New, project.Decide, cmd)
+}
+
+// Amphora runs a command on one amphora.
+func (s *Service) Amphora(ctx context.Context, md events.Metadata, amphoraID string, cmd amphora.Command) (*amphora.State, []*eventsv1.Envelope, error) {
+	return run(ctx, s.cfg.Handler, md, events.AggregateAmphora, amphoraID, md.ProjectID,
+		func() *amphora.State { return amphora.New(amphoraID) }, amphora.Decide, cmd)
+}
+
+// Catalog runs a command on the catalog of flavors and availability zones.
+func (s *Service) Catalog(ctx context.Context, md events.Metadata, cmd catalog.Command) (*catalog.State, []*eventsv1.Envelope, error) {
+	return run(ctx, s.cfg.Handler, md, events.AggregateCatalog, events.CatalogID, "", catalog.New, catalog.Decide, cmd)
+}
+
+// run is the single-aggregate form: load, decide, append, and return the
+// state after the command.
+func run[S handler.State, C any](ctx context.Context, h *handler.Handler, md events.Metadata, aggType, id, projectID string,
+	newState func() S, decide func(S, C, aggregates.Env) ([]proto.Message, error), cmd C) (S, []*eventsv1.Envelope, error) {
+	var after S
+	var decided []proto.Message
+	envs, err := h.Do(ctx, md, func(tx *handler.Tx) ([]handler.Change, error) {
+		st := newState()
+		v, err := tx.Load(aggType, id, st)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := decide(st, cmd, tx.Env)
+		if err != nil {
+			return nil, err
+		}
+		after, decided = st, evs
+		return []handler.Change{{AggregateType: aggType, AggregateID: id, ProjectID: projectID, Version: v, Events: evs}}, nil
+	})
+	if err != nil {
+		var zero S
+		return zero, nil, err
+	}
+	for _, e := range decided {
+		if err := after.Apply(e); err != nil {
+			var zero S
+			return zero, nil, fmt.Errorf("apply decided event: %w", err)
+		}
+	}
+	return after, envs, nil
+}
+
+// ProjectState returns a project's quota limits and usage as decided so far.
+func (s *Service) ProjectState(ctx context.Context, projectID string) (*project.State, error) {
+	st := project.New()
+	if _, err := s.cfg.Handler.Load(ctx, events.AggregateProject, projectID, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
