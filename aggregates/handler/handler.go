@@ -43,6 +43,10 @@ type Config struct {
 	// MaxAttempts bounds how often a command is decided again after a
 	// version conflict; defaults to 20.
 	MaxAttempts int
+	// CacheStreams is how many streams' events are kept in memory so a load
+	// reads only newer events from the store; defaults to 10000, negative
+	// turns the cache off.
+	CacheStreams int
 }
 
 // Handler executes commands. It is safe for concurrent use.
@@ -52,6 +56,7 @@ type Handler struct {
 	now         func() time.Time
 	newID       func() string
 	maxAttempts int
+	cache       *streamCache
 }
 
 // New returns a Handler.
@@ -75,6 +80,12 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if h.maxAttempts <= 0 {
 		h.maxAttempts = 20
+	}
+	switch {
+	case cfg.CacheStreams == 0:
+		h.cache = newStreamCache(10000)
+	case cfg.CacheStreams > 0:
+		h.cache = newStreamCache(cfg.CacheStreams)
 	}
 	return h, nil
 }
@@ -102,9 +113,22 @@ type Tx struct {
 
 // Load replays the stream of one aggregate into st and returns its version.
 func (tx *Tx) Load(aggregateType, aggregateID string, st State) (int64, error) {
-	envs, err := tx.h.store.Load(tx.ctx, aggregateType, aggregateID, 0)
+	key := aggregateType + "/" + aggregateID
+	cached := tx.h.cache.get(key)
+	var after int64
+	if n := len(cached); n > 0 {
+		after = cached[n-1].AggregateVersion
+	}
+	newer, err := tx.h.store.Load(tx.ctx, aggregateType, aggregateID, after)
 	if err != nil {
 		return 0, err
+	}
+	envs := cached
+	if len(newer) > 0 {
+		// Copy on write: cached slices are shared and never appended to.
+		envs = make([]*eventsv1.Envelope, 0, len(cached)+len(newer))
+		envs = append(append(envs, cached...), newer...)
+		tx.h.cache.put(key, envs)
 	}
 	for _, env := range envs {
 		p, err := tx.h.reg.Decode(env)
@@ -119,7 +143,7 @@ func (tx *Tx) Load(aggregateType, aggregateID string, st State) (int64, error) {
 	if n := len(envs); n > 0 {
 		v = envs[n-1].AggregateVersion
 	}
-	tx.loaded[aggregateType+"/"+aggregateID] = v
+	tx.loaded[key] = v
 	return v, nil
 }
 

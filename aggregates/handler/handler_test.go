@@ -125,3 +125,40 @@ func TestDecisionErrorAppendsNothing(t *testing.T) {
 		t.Fatal("mismatched version accepted")
 	}
 }
+
+// TestCachedStreamsSeeOtherWriters: two handlers (two API replicas) share a
+// store; each caches streams, yet each decision sees every event the other
+// appended.
+func TestCachedStreamsSeeOtherWriters(t *testing.T) {
+	t.Parallel()
+	pool, _ := testkit.NewDatabase(t)
+	store := eventstore.New(pool)
+	reg := events.MustNewRegistry()
+	a, err := handler.New(handler.Config{Store: store, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := handler.New(handler.Config{Store: store, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 6; i++ {
+		h := a
+		if i%2 == 1 {
+			h = b
+		}
+		if _, err := h.Do(ctx, events.Metadata{}, take(6, "lb-c")); err != nil {
+			t.Fatalf("command %d: %v", i, err)
+		}
+	}
+	for _, h := range []*handler.Handler{a, b} {
+		if _, err := h.Do(ctx, events.Metadata{}, take(6, "lb-c")); !errors.Is(err, aggregates.ErrConflict) {
+			t.Fatalf("seventh command: %v, want the aggregate's refusal", err)
+		}
+		var s slots
+		if v, err := h.Load(ctx, events.AggregateLoadBalancer, "lb-c", &s); err != nil || v != 6 || s.used != 6 {
+			t.Fatalf("load: version %d used %d err %v", v, s.used, err)
+		}
+	}
+}
