@@ -29,11 +29,12 @@ type environment struct {
 	environ        []string
 }
 
-func commands() map[string]command {
+func subcommands() map[string]command {
 	return map[string]command{
 		"up":          {"run every service in one process (embedded broker, local PostgreSQL)", runUp},
 		"api":         {"run the Octavia v2 REST API", runAPI},
 		"relay":       {"publish the event store's outbox to Kafka", runRelay},
+		"health":      {"run the health manager: UDP heartbeats, operating statuses, statistics, failover", runHealth},
 		"migrate":     {"create or update the database schema", runMigrate},
 		"events":      {"inspect the event stream: `ostia events tail`", runEvents},
 		"healthcheck": {"exit 0 when a service's /healthz answers (for container health checks)", runHealthcheck},
@@ -49,7 +50,7 @@ var version = "dev"
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: ostia <command> [flags]\n\ncommands:")
-	cmds := commands()
+	cmds := subcommands()
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
 		names = append(names, n)
@@ -76,7 +77,7 @@ func run(ctx context.Context, env *environment, args []string) int {
 		}
 		return 0
 	}
-	cmd, ok := commands()[args[0]]
+	cmd, ok := subcommands()[args[0]]
 	if !ok {
 		fmt.Fprintf(env.stderr, "ostia: unknown command %q\n\n", args[0])
 		usage(env.stderr)

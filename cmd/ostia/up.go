@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -57,6 +62,17 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer closeRelay()
+	c, err := b.newCore(pool)
+	if err != nil {
+		return err
+	}
+	if b.cfg.Health.HeartbeatKey == "" {
+		key, err := localHeartbeatKey(filepath.Join(filepath.Dir(b.cfg.Kafka.DataDir), "heartbeat.key"))
+		if err != nil {
+			return err
+		}
+		b.cfg.Health.HeartbeatKey = key
+	}
 	api, err := gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics})
 	if err != nil {
 		return err
@@ -77,10 +93,38 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		}
 	}
 	g, ctx := errgroup.WithContext(ctx)
+	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
+		return err
+	}
 	g.Go(func() error { return r.Run(ctx) })
 	g.Go(func() error { return serveHTTP(ctx, b.log, "api", b.cfg.API.Bind, api, announce("api")) })
 	g.Go(func() error {
 		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), announce("metrics"))
 	})
 	return g.Wait()
+}
+
+// localHeartbeatKey loads the heartbeat HMAC key of a single-machine
+// installation from path, creating a random one on first start. The local
+// compute driver hands it to the amphora agents it starts.
+func localHeartbeatKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read heartbeat key: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("generate heartbeat key: %w", err)
+	}
+	key := hex.EncodeToString(raw)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write heartbeat key: %w", err)
+	}
+	return key, nil
 }

@@ -67,6 +67,7 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", kafkaPort),
 		"OSTIA_API_BIND=127.0.0.1:0",
 		"OSTIA_METRICS_BIND=127.0.0.1:0",
+		"OSTIA_HEALTH_BIND=127.0.0.1:0",
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

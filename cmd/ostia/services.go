@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/aggregates/commands"
+	"github.com/ostia/ostia/aggregates/handler"
+	"github.com/ostia/ostia/aggregates/loadbalancer"
+	"github.com/ostia/ostia/aggregates/project"
+	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/config"
+	"github.com/ostia/ostia/internal/eventstore"
+	"github.com/ostia/ostia/internal/healthmanager"
+	"github.com/ostia/ostia/internal/heartbeat"
+)
+
+// core is what every service that decides commands shares.
+type core struct {
+	store    *eventstore.Store
+	registry *events.Registry
+	handler  *handler.Handler
+	commands *commands.Service
+}
+
+func (b *base) newCore(pool *pgxpool.Pool) (*core, error) {
+	reg, err := events.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	store := eventstore.New(pool)
+	h, err := handler.New(handler.Config{Store: store, Registry: reg})
+	if err != nil {
+		return nil, err
+	}
+	lbcfg := loadbalancer.DefaultConfig()
+	lbcfg.TimeoutClientData = int64(b.cfg.HAProxy.TimeoutClientData)
+	lbcfg.TimeoutMemberConnect = int64(b.cfg.HAProxy.TimeoutMemberConnect)
+	lbcfg.TimeoutMemberData = int64(b.cfg.HAProxy.TimeoutMemberData)
+	lbcfg.TimeoutTCPInspect = int64(b.cfg.HAProxy.TimeoutTCPInspect)
+	lbcfg.Topology = b.cfg.Worker.Topology
+	lbcfg.Provider = b.cfg.API.DefaultProvider
+	q := b.cfg.Quotas
+	svc, err := commands.New(commands.Config{
+		Handler:      h,
+		LoadBalancer: lbcfg,
+		QuotaDefaults: project.Limits{LoadBalancer: int64(q.LoadBalancer), Listener: int64(q.Listener), Pool: int64(q.Pool),
+			HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)},
+		// Octavia skips quotas entirely without Keystone.
+		EnforceQuotas: b.cfg.API.AuthStrategy != config.AuthNoAuth,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &core{store: store, registry: reg, handler: h, commands: svc}, nil
+}
+
+// startHealth runs the health manager: the UDP heartbeat receiver publishing
+// to Kafka, the consumer turning heartbeats into statuses and statistics, and
+// the stale-amphora scanner. It returns once everything is started; the
+// goroutines end with ctx.
+func (b *base) startHealth(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string) error {
+	hc := b.cfg.Health
+	if hc.HeartbeatKey == "" {
+		return fmt.Errorf("config: [health] heartbeat_key: required to run the health manager")
+	}
+	log := b.log.With("service", "health")
+	host, _ := os.Hostname()
+	pub, err := healthmanager.NewPublisher(healthmanager.PublisherConfig{Brokers: brokers,
+		ClientID: b.cfg.Kafka.ClientID + "-health", Receiver: host, Logger: log, Metrics: b.metrics})
+	if err != nil {
+		return err
+	}
+	recv, err := heartbeat.NewReceiver(heartbeat.Config{Addr: hc.Bind, Key: []byte(hc.HeartbeatKey), Sink: pub.Sink,
+		Logger: log, Metrics: b.metrics})
+	if err != nil {
+		_ = pub.Close()
+		return err
+	}
+	consumer, err := healthmanager.NewConsumer(healthmanager.ConsumerConfig{Brokers: brokers, Pool: pool,
+		Events: c.store, Registry: c.registry, Commands: c.commands, HeartbeatInterval: hc.HeartbeatInterval,
+		Logger: log, Metrics: b.metrics})
+	if err != nil {
+		_ = pub.Close()
+		return err
+	}
+	scanner, err := healthmanager.NewScanner(healthmanager.ScannerConfig{Pool: pool, Commands: c.commands, Loader: c.handler,
+		HeartbeatTimeout: hc.HeartbeatTimeout, CheckInterval: hc.CheckInterval, FailoverThreshold: hc.FailoverThreshold,
+		Owner: host, Logger: log, Metrics: b.metrics})
+	if err != nil {
+		_ = pub.Close()
+		return err
+	}
+	if err := consumer.Start(ctx); err != nil {
+		_ = pub.Close()
+		return err
+	}
+	log.Info("heartbeat receiver listening", "udp", recv.Addr().String())
+	g.Go(func() error {
+		err := recv.Run(ctx)
+		if cerr := pub.Close(); cerr != nil {
+			log.Warn("close heartbeat publisher", "error", cerr)
+		}
+		return err
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		return consumer.Close()
+	})
+	g.Go(func() error { return scanner.Run(ctx) })
+	return nil
+}
+
+func runHealth(ctx context.Context, env *environment, args []string) error {
+	fs, path := newFlags(env, "health")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	b, err := setup(env, *path)
+	if err != nil {
+		return err
+	}
+	if b.cfg.Kafka.Embedded {
+		return fmt.Errorf("ostia health needs external brokers ([kafka] brokers); the embedded broker runs with `ostia up`")
+	}
+	pool, err := b.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	c, err := b.newCore(pool)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	if err := b.startHealth(ctx, g, pool, c, b.cfg.Kafka.Brokers); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil)
+	})
+	return g.Wait()
+}
