@@ -34,6 +34,7 @@ func subcommands() map[string]command {
 		"up":          {"run every service in one process (embedded broker, local PostgreSQL)", runUp},
 		"api":         {"run the Octavia v2 REST API", runAPI},
 		"relay":       {"publish the event store's outbox to Kafka", runRelay},
+		"worker":      {"run the sagas that build, configure and fail over amphorae", runWorker},
 		"health":      {"run the health manager: UDP heartbeats, operating statuses, statistics, failover", runHealth},
 		"migrate":     {"create or update the database schema", runMigrate},
 		"events":      {"inspect the event stream: `ostia events tail`", runEvents},

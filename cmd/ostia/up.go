@@ -96,6 +96,9 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
 		return err
 	}
+	if err := b.startWorker(ctx, g, pool, c, brokers); err != nil {
+		return err
+	}
 	g.Go(func() error { return r.Run(ctx) })
 	g.Go(func() error { return serveHTTP(ctx, b.log, "api", b.cfg.API.Bind, api, announce("api")) })
 	g.Go(func() error {

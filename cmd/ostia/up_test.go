@@ -17,7 +17,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/postgres"
 	"github.com/ostia/ostia/internal/testkit"
@@ -148,6 +150,26 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		n, err := store.OutboxLen(ctx)
 		return err == nil && n == 0
 	}, "outbox not drained")
+
+	// A load balancer created by a command is built by the worker's sagas
+	// (noop drivers) and reaches ACTIVE.
+	b := &base{cfg: config.Default()}
+	c, err := b.newCore(pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newLB := uuid.NewString()
+	if _, _, err := c.commands.LoadBalancer(ctx, events.Metadata{ProjectID: "p1", CorrelationID: "req-up-lb"}, newLB,
+		loadbalancer.CreateLoadBalancer{ID: newLB, ProjectID: "p1", VipSubnetID: uuid.NewString()}); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		st := loadbalancer.New(newLB)
+		if _, err := c.handler.Load(ctx, events.AggregateLoadBalancer, newLB, st); err != nil {
+			return false
+		}
+		return st.LoadBalancer().GetProvisioningStatus() == loadbalancer.StatusActive
+	}, "load balancer %s never became ACTIVE; stderr:\n%s", newLB, stderr.String())
 }
 
 func openPool(t *testing.T, url string) *pgxpool.Pool {

@@ -211,7 +211,7 @@ func Default() Config {
 			LeaseTTL:     10 * time.Second,
 		},
 		Worker: Worker{
-			Driver:           DriverLocal,
+			Driver:           DriverNoop,
 			AmpActiveRetries: 30,
 			AmpActiveWait:    10 * time.Second,
 			Topology:         TopologySingle,
