@@ -88,6 +88,8 @@ func runWorker(ctx context.Context, env *environment, args []string) error {
 	if err := b.startWorker(ctx, g, pool, c, b.cfg.Kafka.Brokers); err != nil {
 		return err
 	}
-	g.Go(func() error { return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil) })
+	g.Go(func() error {
+		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil)
+	})
 	return g.Wait()
 }
