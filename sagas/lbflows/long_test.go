@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -91,7 +92,7 @@ func TestLongManyLoadBalancersWithWorkerKills(t *testing.T) {
 		if i%2 == 1 {
 			topo, amps = lbflows.TopologyActiveStandby, 2
 		}
-		id, envs := e.createLB(topo, 1+i%3)
+		id, envs := e.createFullStackLB(topo)
 		lbs[i] = created{id, amps}
 		allEnvs = append(allEnvs, envs...)
 	}
@@ -189,4 +190,24 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// createFullStackLB creates a load balancer with the acceptance test's
+// stack: an HTTP listener whose default pool has two members and an HTTP
+// health monitor.
+func (e *env) createFullStackLB(topology string) (string, []*eventsv1.Envelope) {
+	e.t.Helper()
+	id := uuid.NewString()
+	name := "pool-" + id[:8]
+	cmd := lb.CreateLoadBalancer{ID: id, ProjectID: "proj-1", VipSubnetID: "subnet-vip", VipNetworkID: "net-vip",
+		Topology: topology,
+		Listeners: []lb.ListenerSpec{{Protocol: "HTTP", ProtocolPort: 80,
+			DefaultPool: &lb.PoolSpec{Name: &name, Protocol: "HTTP", LBAlgorithm: "ROUND_ROBIN",
+				Members:       []lb.MemberSpec{{Address: "192.0.2.10", ProtocolPort: 8080}, {Address: "192.0.2.11", ProtocolPort: 8080}},
+				HealthMonitor: &lb.HealthMonitorSpec{Type: "HTTP", Delay: 5, Timeout: 3, MaxRetries: 3}}}}}
+	_, envs, err := e.svc.LoadBalancer(context.Background(), md, id, cmd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id, envs
 }
