@@ -96,7 +96,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
 		return err
 	}
-	if err := b.startWorker(ctx, g, pool, c, brokers); err != nil {
+	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
 		return err
 	}
 	g.Go(func() error { return r.Run(ctx) })

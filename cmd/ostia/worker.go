@@ -14,13 +14,15 @@ import (
 )
 
 // startWorker runs the saga runner and the consumers that start sagas from
-// load-balancer and amphora events.
-func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string) error {
+// load-balancer and amphora events. cloud, when not nil, is the noop cloud to
+// use (replicas in one test share one, as real workers share one Nova).
+func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string, cloud *noop.Cloud) error {
 	log := b.log.With("service", "worker")
-	var cloud *noop.Cloud
 	switch b.cfg.Worker.Driver {
 	case config.DriverNoop:
-		cloud = noop.New(noop.Config{})
+		if cloud == nil {
+			cloud = noop.New(noop.Config{})
+		}
 	default:
 		return fmt.Errorf("config: [worker] driver: %q is not available yet in this build; use %q",
 			b.cfg.Worker.Driver, config.DriverNoop)
@@ -85,7 +87,7 @@ func runWorker(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	if err := b.startWorker(ctx, g, pool, c, b.cfg.Kafka.Brokers); err != nil {
+	if err := b.startWorker(ctx, g, pool, c, b.cfg.Kafka.Brokers, nil); err != nil {
 		return err
 	}
 	g.Go(func() error {

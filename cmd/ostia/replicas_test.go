@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/aggregates/loadbalancer"
+	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/config"
+	"github.com/ostia/ostia/internal/drivers/noop"
+	"github.com/ostia/ostia/internal/relay"
+	"github.com/ostia/ostia/internal/relay/relaytest"
+	"github.com/ostia/ostia/internal/testkit"
+)
+
+// TestTwoWorkerReplicasShareTheWork runs two worker replicas (each its own
+// saga runner and consumer-group members) against one database and one
+// broker, with one shared (noop) cloud: every load balancer is built once,
+// both replicas take part, and no server or port is created twice.
+func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
+	h := relaytest.New(t, relaytest.Config{Partitions: 6})
+	rl := h.StartRelay(relay.Config{})
+	defer func() { _ = rl.Stop() }()
+	cloud := noop.New(noop.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	g, gctx := errgroup.WithContext(ctx)
+	defer func() {
+		cancel()
+		_ = g.Wait()
+	}()
+	var cores []*core
+	var regs []*prometheus.Registry
+	for i := range 2 {
+		reg := prometheus.NewRegistry()
+		regs = append(regs, reg)
+		b := &base{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: reg}
+		c, err := b.newCore(h.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.startWorker(gctx, g, h.Pool, c, h.Addrs(), cloud); err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+		cores = append(cores, c)
+	}
+	const n = 80
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = uuid.NewString()
+		if _, _, err := cores[i%2].commands.LoadBalancer(ctx, events.Metadata{ProjectID: "p1"}, ids[i],
+			loadbalancer.CreateLoadBalancer{ID: ids[i], ProjectID: "p1", VipSubnetID: uuid.NewString()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool {
+		for _, id := range ids {
+			st := loadbalancer.New(id)
+			if _, err := cores[0].handler.Load(ctx, events.AggregateLoadBalancer, id, st); err != nil ||
+				st.LoadBalancer().GetProvisioningStatus() != loadbalancer.StatusActive {
+				return false
+			}
+		}
+		return true
+	}, "not every load balancer became ACTIVE")
+	if d := cloud.Duplicates(); len(d) > 0 {
+		t.Fatalf("resources created twice: %v", d)
+	}
+	if got := len(cloud.Servers()); got != n {
+		t.Fatalf("%d servers for %d SINGLE load balancers", got, n)
+	}
+	// Both replicas ran sagas, and together they finished each exactly once.
+	total := 0.0
+	for i, reg := range regs {
+		done := relaytest.CounterValue(t, reg, "ostia_saga_finished_total")
+		t.Logf("replica %d finished %v sagas", i, done)
+		if done == 0 {
+			t.Errorf("replica %d did no work", i)
+		}
+		total += done
+	}
+	if total != n {
+		t.Fatalf("%v sagas finished for %d load balancers", total, n)
+	}
+	var started int
+	if err := h.Pool.QueryRow(ctx, `SELECT count(*) FROM processed_events WHERE consumer = 'saga.createlb'`).Scan(&started); err != nil {
+		t.Fatal(err)
+	}
+	if started == 0 {
+		t.Fatal("no trigger recorded by the saga.createlb consumer group")
+	}
+}
