@@ -23,7 +23,6 @@ import (
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/postgres"
 	"github.com/ostia/ostia/internal/testkit"
-	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a command.
@@ -111,18 +110,17 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		t.Fatalf("GET / = %d %+v", resp.StatusCode, versions)
 	}
 
-	// Append an event the way the API will, and watch it arrive on Kafka.
+	// A command appends events the way the API will; watch them arrive on
+	// Kafka, and the worker's sagas (noop drivers) build the load balancer.
 	pool := openPool(t, dbURL)
 	store := eventstore.New(pool)
-	reg := events.MustNewRegistry()
-	lbID := uuid.NewString()
-	envl, err := reg.Envelope(uuid.NewString(), lbID, &eventsv1.LoadBalancerFailoverRequested{Reason: "up-test"},
-		events.Metadata{ProjectID: "p1", CorrelationID: "req-up"}, time.Now())
+	core, err := (&base{cfg: config.Default()}).newCore(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Append(ctx, eventstore.Stream{AggregateType: events.AggregateLoadBalancer, AggregateID: lbID,
-		ProjectID: "p1", Events: []*eventsv1.Envelope{envl}}); err != nil {
+	lbID := uuid.NewString()
+	if _, _, err := core.commands.LoadBalancer(ctx, events.Metadata{ProjectID: "p1", CorrelationID: "req-up"}, lbID,
+		loadbalancer.CreateLoadBalancer{ID: lbID, ProjectID: "p1", VipSubnetID: uuid.NewString()}); err != nil {
 		t.Fatal(err)
 	}
 	tailOut := &syncBuffer{}
@@ -143,7 +141,7 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.SplitN(tailOut.String(), "\n", 2)[0]), &line); err != nil {
 		t.Fatal(err)
 	}
-	if line["type"] != "loadbalancer.failover_requested.v1" || line["correlation_id"] != "req-up" {
+	if line["type"] != "loadbalancer.created.v1" || line["correlation_id"] != "req-up" {
 		t.Fatalf("tail line = %v", line)
 	}
 	testkit.Eventually(t, 10*time.Second, 50*time.Millisecond, func() bool {
@@ -151,25 +149,13 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		return err == nil && n == 0
 	}, "outbox not drained")
 
-	// A load balancer created by a command is built by the worker's sagas
-	// (noop drivers) and reaches ACTIVE.
-	b := &base{cfg: config.Default()}
-	c, err := b.newCore(pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	newLB := uuid.NewString()
-	if _, _, err := c.commands.LoadBalancer(ctx, events.Metadata{ProjectID: "p1", CorrelationID: "req-up-lb"}, newLB,
-		loadbalancer.CreateLoadBalancer{ID: newLB, ProjectID: "p1", VipSubnetID: uuid.NewString()}); err != nil {
-		t.Fatal(err)
-	}
 	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
-		st := loadbalancer.New(newLB)
-		if _, err := c.handler.Load(ctx, events.AggregateLoadBalancer, newLB, st); err != nil {
+		st := loadbalancer.New(lbID)
+		if _, err := core.handler.Load(ctx, events.AggregateLoadBalancer, lbID, st); err != nil {
 			return false
 		}
 		return st.LoadBalancer().GetProvisioningStatus() == loadbalancer.StatusActive
-	}, "load balancer %s never became ACTIVE; stderr:\n%s", newLB, stderr.String())
+	}, "load balancer %s never became ACTIVE; stderr:\n%s", lbID, stderr.String())
 }
 
 func openPool(t *testing.T, url string) *pgxpool.Pool {
