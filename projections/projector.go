@@ -1,0 +1,352 @@
+// Package projections builds the read models the Octavia API serves from
+// the event log: one table per resource kind holding the API object
+// (projections/views) with the columns queries filter and sort on, the
+// status trees, the quota list and an audit trail.
+//
+// The Projector applies events idempotently by aggregate version: an event
+// at or below an aggregate's checkpoint changes nothing, and an event past
+// a gap first catches up with the missing events from the event store. It
+// runs both in the Kafka consumer group "projection.views" and inline in
+// the gateway right after an append (ApplyEnvelopes), so the API reads its
+// own writes; the two paths converge through the version checks.
+//
+// Read models are kept per generation: Replay rebuilds the whole model from
+// the log into a fresh generation and swaps it in, never disturbing reads.
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/eventstore"
+	"github.com/ostia/ostia/internal/messaging"
+	"github.com/ostia/ostia/internal/postgres"
+	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
+)
+
+// ConsumerName is the Kafka consumer group (and processed_events consumer)
+// of the projection. Renaming it re-consumes every topic.
+const ConsumerName = "projection.views"
+
+// Topics lists the topics the projection consumes.
+func Topics() []string {
+	return []string{events.Topic(events.AggregateLoadBalancer), events.Topic(events.AggregateAmphora),
+		events.Topic(events.AggregateProject), events.Topic(events.AggregateCatalog)}
+}
+
+// Config configures a Projector.
+type Config struct {
+	// Pool is the database with the read-model tables.
+	Pool *pgxpool.Pool
+	// Store is the event store gaps are filled from.
+	Store *eventstore.Store
+	// Registry decodes payloads.
+	Registry *events.Registry
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the projector's metrics; nil registers none.
+	Metrics prometheus.Registerer
+	// CacheSize is how many aggregate states are kept (default 10000;
+	// negative turns the cache off).
+	CacheSize int
+}
+
+// Validate reports every problem of the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Pool == nil {
+		errs = append(errs, errors.New("projections: Pool is required"))
+	}
+	if c.Store == nil {
+		errs = append(errs, errors.New("projections: Store is required"))
+	}
+	if c.Registry == nil {
+		errs = append(errs, errors.New("projections: Registry is required"))
+	}
+	return errors.Join(errs...)
+}
+
+type metrics struct {
+	applied  *prometheus.CounterVec
+	skipped  *prometheus.CounterVec
+	catchups *prometheus.CounterVec
+	cache    *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_events_applied_total",
+			Help: "Events applied to the read models, per aggregate type (each generation counts)."}, []string{"aggregate_type"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_events_skipped_total",
+			Help: "Events at or below the read model's version (duplicates, inline path first)."}, []string{"aggregate_type"}),
+		catchups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_gap_catchups_total",
+			Help: "Events that arrived past a gap and made the projector read the missing events from the store."},
+			[]string{"aggregate_type"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_state_cache_total",
+			Help: "Aggregate state lookups by result (hit, miss)."}, []string{"result"}),
+	}
+	var err error
+	if m.applied, err = messaging.Register(reg, m.applied); err != nil {
+		return nil, err
+	}
+	if m.skipped, err = messaging.Register(reg, m.skipped); err != nil {
+		return nil, err
+	}
+	if m.catchups, err = messaging.Register(reg, m.catchups); err != nil {
+		return nil, err
+	}
+	if m.cache, err = messaging.Register(reg, m.cache); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Projector maintains the read models. It is safe for concurrent use.
+type Projector struct {
+	pool    *pgxpool.Pool
+	store   *eventstore.Store
+	reg     *events.Registry
+	log     *slog.Logger
+	metrics *metrics
+	cache   *stateCache
+}
+
+// New returns a Projector.
+func New(cfg Config) (*Projector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m, err := newMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("projections: %w", err)
+	}
+	size := cfg.CacheSize
+	if size == 0 {
+		size = 10000
+	}
+	return &Projector{pool: cfg.Pool, store: cfg.Store, reg: cfg.Registry, log: cfg.Logger.With("projection", projectionName),
+		metrics: m, cache: newStateCache(size)}, nil
+}
+
+// Handler returns the projector as a messaging.Handler for the consumer.
+func (p *Projector) Handler() messaging.Handler { return p.Apply }
+
+// NewConsumer returns the projection's consumer (group ConsumerName,
+// Topics); cfg's Name, Topics, Pool and Handler are filled in.
+func (p *Projector) NewConsumer(cfg messaging.ConsumerConfig) (*messaging.Consumer, error) {
+	cfg.Name, cfg.Topics, cfg.Pool, cfg.Handler = ConsumerName, Topics(), p.pool, p.Apply
+	if cfg.Logger == nil {
+		cfg.Logger = p.log
+	}
+	return messaging.NewConsumer(cfg)
+}
+
+// ApplyEnvelopes applies freshly appended events in one transaction of its
+// own (the gateway's inline path, so the API reads its own writes).
+func (p *Projector) ApplyEnvelopes(ctx context.Context, envs []*eventsv1.Envelope) error {
+	if len(envs) == 0 {
+		return nil
+	}
+	return postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
+		for _, env := range envs {
+			if err := p.Apply(ctx, tx, env); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// generations returns the generations live events go to: the current one
+// and, during a replay meant to be swapped in, the one being built.
+func generations(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) (current int64, building *int64, err error) {
+	err = q.QueryRow(ctx, `SELECT current_generation, building_generation FROM projection_generations WHERE projection = $1`,
+		projectionName).Scan(&current, &building)
+	if err != nil {
+		return 0, nil, fmt.Errorf("read projection generation: %w", err)
+	}
+	return current, building, nil
+}
+
+// Apply applies one event inside the caller's transaction. Events of
+// aggregates the projection does not follow (sagas) are ignored.
+func (p *Projector) Apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+	if !projected(env.GetAggregateType()) {
+		return nil
+	}
+	if env.GetAggregateId() == "" || env.GetAggregateVersion() <= 0 {
+		return fmt.Errorf("project event %s: no aggregate id or version: %w", env.GetEventId(), messaging.ErrPermanent)
+	}
+	current, building, err := generations(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if err := p.applyTo(ctx, tx, current, env); err != nil {
+		return err
+	}
+	if building != nil && *building != current {
+		return p.applyTo(ctx, tx, *building, env)
+	}
+	return nil
+}
+
+func cacheKey(aggregateType, id string) string { return aggregateType + "/" + id }
+
+func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *eventsv1.Envelope) error {
+	aggType, aggID, version := env.GetAggregateType(), env.GetAggregateId(), env.GetAggregateVersion()
+	var stored int64
+	err := tx.QueryRow(ctx, `SELECT version FROM projection_checkpoints
+		WHERE projection = $1 AND generation = $2 AND aggregate_type = $3 AND aggregate_id = $4`,
+		projectionName, gen, aggType, aggID).Scan(&stored)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read checkpoint of %s %s: %w", aggType, aggID, err)
+	}
+	if version <= stored {
+		p.metrics.skipped.WithLabelValues(aggType).Inc()
+		return nil
+	}
+	pending := []*eventsv1.Envelope{env}
+	if version > stored+1 {
+		p.metrics.catchups.WithLabelValues(aggType).Inc()
+		missing, err := p.load(ctx, aggType, aggID, stored, version-1)
+		if err != nil {
+			return err
+		}
+		pending = append(missing, env)
+	}
+	ent, err := p.stateAt(ctx, aggType, aggID, stored)
+	if err != nil {
+		return err
+	}
+	var audits []auditRecord
+	for _, e := range pending {
+		payload, err := p.reg.Decode(e)
+		if err != nil {
+			return fmt.Errorf("project %s v%d: %w: %w", e.GetType(), e.GetAggregateVersion(), messaging.ErrPermanent, err)
+		}
+		items, err := ent.model.apply(e, payload, true)
+		if err != nil {
+			return fmt.Errorf("project %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
+		}
+		for i, it := range items {
+			audits = append(audits, auditRecord{env: e, seq: int32(i), item: it})
+		}
+		ent.version = e.GetAggregateVersion()
+		ent.rows = nil
+	}
+	rows, err := ent.model.rows()
+	if err != nil {
+		return fmt.Errorf("render %s %s: %w", aggType, aggID, err)
+	}
+	now := make(map[rowKey]row, len(rows))
+	for _, r := range rows {
+		now[r.key()] = r
+	}
+	b := &pgx.Batch{}
+	if old := ent.baseRows; old != nil {
+		var changed []row
+		var gone []rowKey
+		for k, r := range now {
+			if o, ok := old[k]; !ok || !o.same(&r) {
+				changed = append(changed, r)
+			}
+		}
+		for k := range old {
+			if _, ok := now[k]; !ok {
+				gone = append(gone, k)
+			}
+		}
+		sort.Slice(gone, func(i, j int) bool { return gone[i].id < gone[j].id })
+		queueDelete(b, gen, gone)
+		queueUpsert(b, gen, changed)
+	} else {
+		queueDeleteAggregates(b, gen, aggType, []string{aggID})
+		queueUpsert(b, gen, rows)
+	}
+	queueAudit(b, gen, audits)
+	queueCheckpoints(b, gen, []checkpoint{{aggType, aggID, version}})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write read model of %s %s v%d: %w", aggType, aggID, version, err)
+	}
+	ent.rows = now
+	ent.baseRows = nil
+	p.cache.put(ent)
+	p.metrics.applied.WithLabelValues(aggType).Add(float64(len(pending)))
+	return nil
+}
+
+// load returns the events of a stream with versions in (after, upto], and
+// fails when the store does not have all of them.
+func (p *Projector) load(ctx context.Context, aggType, aggID string, after, upto int64) ([]*eventsv1.Envelope, error) {
+	if upto <= after {
+		return nil, nil
+	}
+	envs, err := p.store.Load(ctx, aggType, aggID, after)
+	if err != nil {
+		return nil, fmt.Errorf("catch up %s %s: %w", aggType, aggID, err)
+	}
+	out := make([]*eventsv1.Envelope, 0, upto-after)
+	for _, e := range envs {
+		if e.GetAggregateVersion() > upto {
+			break
+		}
+		if e.GetAggregateVersion() != after+int64(len(out))+1 {
+			return nil, fmt.Errorf("catch up %s %s: version %d after %d", aggType, aggID, e.GetAggregateVersion(), after+int64(len(out)))
+		}
+		out = append(out, e)
+	}
+	if int64(len(out)) != upto-after {
+		return nil, fmt.Errorf("catch up %s %s: the store has versions up to %d, need %d", aggType, aggID, after+int64(len(out)), upto)
+	}
+	return out, nil
+}
+
+// stateAt returns the aggregate's projection state at a version, from the
+// cache or by replaying its stream. baseRows of the result are the rows
+// that version rendered, when known.
+func (p *Projector) stateAt(ctx context.Context, aggType, aggID string, version int64) (*cached, error) {
+	key := cacheKey(aggType, aggID)
+	ent := p.cache.take(key, version)
+	if ent != nil && ent.version == version {
+		p.metrics.cache.WithLabelValues("hit").Inc()
+		ent.baseRows = ent.rows
+		return ent, nil
+	}
+	p.metrics.cache.WithLabelValues("miss").Inc()
+	if ent == nil {
+		m, err := newModel(aggType, aggID)
+		if err != nil {
+			return nil, err
+		}
+		ent = &cached{key: key, model: m}
+	}
+	envs, err := p.load(ctx, aggType, aggID, ent.version, version)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range envs {
+		payload, err := p.reg.Decode(e)
+		if err != nil {
+			return nil, fmt.Errorf("replay %s %s: %w: %w", aggType, aggID, messaging.ErrPermanent, err)
+		}
+		if _, err := ent.model.apply(e, payload, false); err != nil {
+			return nil, fmt.Errorf("replay %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
+		}
+		ent.version = e.GetAggregateVersion()
+	}
+	ent.rows, ent.baseRows = nil, nil
+	return ent, nil
+}

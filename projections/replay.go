@@ -1,0 +1,400 @@
+package projections
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ostia/ostia/internal/postgres"
+	"github.com/ostia/ostia/projections/views"
+)
+
+// ReplayConfig configures a replay.
+type ReplayConfig struct {
+	// Until, when set, replays only events that occurred at or before it
+	// (a point-in-time model). Such a generation is never swapped in and
+	// live events do not go to it; read it with Query.Generation, compare
+	// it with Checksum and drop it with DropGeneration.
+	Until time.Time
+	// Progress, when set, is called after every batch with the events read
+	// so far and the number of events to read.
+	Progress func(done, total int64)
+	// BatchSize is how many events are read at once (default 5000).
+	BatchSize int
+	// SkipAudit leaves the audit trail of the new generation empty.
+	SkipAudit bool
+}
+
+// ReplayResult tells what a replay built.
+type ReplayResult struct {
+	Generation int64
+	Events     int64
+	Aggregates int
+	// Swapped reports that the generation became the current one.
+	Swapped bool
+	// Previous is the generation that was current before the swap (its
+	// rows are deleted).
+	Previous int64
+	Duration time.Duration
+}
+
+type replayAgg struct {
+	aggType, id string
+	model       model
+	version     int64
+	// broken is set when a version was missing (possible only with Until
+	// and clock skew between writers): later events of the aggregate are
+	// left out.
+	broken bool
+}
+
+// Replay rebuilds the read models from the whole event log into a fresh
+// generation. Without Until the new generation also receives live events
+// while it is built (Apply writes both generations) and is swapped in at
+// the end, so reads never see a partial model.
+func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult, error) {
+	start := time.Now()
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 5000
+	}
+	swap := cfg.Until.IsZero()
+	var res ReplayResult
+	err := postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `UPDATE projection_generations SET next_generation = next_generation + 1
+			WHERE projection = $1 RETURNING next_generation - 1, current_generation`, projectionName).Scan(&res.Generation, &res.Previous); err != nil {
+			return err
+		}
+		if swap {
+			_, err := tx.Exec(ctx, `UPDATE projection_generations SET building_generation = $2 WHERE projection = $1`,
+				projectionName, res.Generation)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("replay: reserve generation: %w", err)
+	}
+	gen := res.Generation
+	log := p.log.With("generation", gen)
+	log.Info("replay started", "until", cfg.Until)
+	abandon := func(cause error) (ReplayResult, error) {
+		if swap {
+			_, _ = p.pool.Exec(context.WithoutCancel(ctx), `UPDATE projection_generations SET building_generation = NULL
+				WHERE projection = $1 AND building_generation = $2`, projectionName, gen)
+		}
+		if err := p.DropGeneration(context.WithoutCancel(ctx), gen); err != nil {
+			log.Warn("replay: dropping the abandoned generation failed", "err", err)
+		}
+		return res, cause
+	}
+
+	var total int64
+	var countErr error
+	if cfg.Until.IsZero() {
+		countErr = p.pool.QueryRow(ctx, `SELECT count(*) FROM events`).Scan(&total)
+	} else {
+		countErr = p.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE occurred_at <= $1`, cfg.Until).Scan(&total)
+	}
+	if countErr != nil {
+		return abandon(fmt.Errorf("replay: count events: %w", countErr))
+	}
+
+	aggs := map[string]*replayAgg{}
+	var audits []auditRecord
+	flushAudit := func() error {
+		if len(audits) == 0 {
+			return nil
+		}
+		b := &pgx.Batch{}
+		queueAudit(b, gen, audits)
+		if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("replay: write audit trail: %w", err)
+		}
+		audits = audits[:0]
+		return nil
+	}
+	var after int64
+	for {
+		batch, err := p.store.ReadAll(ctx, after, cfg.BatchSize, cfg.Until)
+		if err != nil {
+			return abandon(fmt.Errorf("replay: %w", err))
+		}
+		if len(batch) == 0 {
+			break
+		}
+		for _, env := range batch {
+			after = env.GetGlobalPosition()
+			res.Events++
+			if !projected(env.GetAggregateType()) {
+				continue
+			}
+			key := cacheKey(env.GetAggregateType(), env.GetAggregateId())
+			a := aggs[key]
+			if a == nil {
+				m, err := newModel(env.GetAggregateType(), env.GetAggregateId())
+				if err != nil {
+					return abandon(err)
+				}
+				a = &replayAgg{aggType: env.GetAggregateType(), id: env.GetAggregateId(), model: m}
+				aggs[key] = a
+			}
+			if a.broken {
+				continue
+			}
+			if env.GetAggregateVersion() != a.version+1 {
+				log.Warn("replay: version gap; the aggregate stops before it", "aggregate", key,
+					"have", a.version, "next", env.GetAggregateVersion())
+				a.broken = true
+				continue
+			}
+			payload, err := p.reg.Decode(env)
+			if err != nil {
+				return abandon(fmt.Errorf("replay: %w", err))
+			}
+			items, err := a.model.apply(env, payload, !cfg.SkipAudit)
+			if err != nil {
+				return abandon(fmt.Errorf("replay %s v%d (%s): %w", key, env.GetAggregateVersion(), env.GetType(), err))
+			}
+			for i, it := range items {
+				audits = append(audits, auditRecord{env: env, seq: int32(i), item: it})
+			}
+			a.version = env.GetAggregateVersion()
+		}
+		if len(audits) >= cfg.BatchSize {
+			if err := flushAudit(); err != nil {
+				return abandon(err)
+			}
+		}
+		if cfg.Progress != nil {
+			cfg.Progress(res.Events, max(total, res.Events))
+		}
+		if len(batch) < cfg.BatchSize {
+			break
+		}
+	}
+	if err := flushAudit(); err != nil {
+		return abandon(err)
+	}
+	res.Aggregates = len(aggs)
+	if err := p.writeReplayed(ctx, gen, aggs); err != nil {
+		return abandon(err)
+	}
+	if swap {
+		err := postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
+			tag, err := tx.Exec(ctx, `UPDATE projection_generations SET current_generation = $2, building_generation = NULL
+				WHERE projection = $1 AND building_generation = $2`, projectionName, gen)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() != 1 {
+				return errors.New("another replay took over the generation being built")
+			}
+			return nil
+		})
+		if err != nil {
+			return abandon(fmt.Errorf("replay: swap generation %d in: %w", gen, err))
+		}
+		res.Swapped = true
+		if err := p.DropGeneration(ctx, res.Previous); err != nil {
+			log.Warn("replay: dropping the previous generation failed", "previous", res.Previous, "err", err)
+		}
+	}
+	res.Duration = time.Since(start)
+	log.Info("replay finished", "events", res.Events, "aggregates", res.Aggregates, "swapped", res.Swapped,
+		"duration", res.Duration)
+	return res, nil
+}
+
+// writeReplayed writes the final rows and checkpoints of every replayed
+// aggregate, in chunks. An aggregate whose checkpoint in the generation is
+// already at or past the replayed version (live events applied meanwhile)
+// is left alone; one behind it is rewritten.
+func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[string]*replayAgg) error {
+	keys := make([]string, 0, len(aggs))
+	for k, a := range aggs {
+		if a.version > 0 {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	const chunk = 500
+	type rendered struct {
+		agg  *replayAgg
+		rows []row
+	}
+	// Render on every core, write in order.
+	chunks := make(chan []rendered, 2)
+	errc := make(chan error, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(keys); start += chunk {
+			part := keys[start:min(start+chunk, len(keys))]
+			out := make([]rendered, len(part))
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var firstErr error
+			workers := runtime.GOMAXPROCS(0)
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := w; i < len(part); i += workers {
+						a := aggs[part[i]]
+						rs, err := a.model.rows()
+						if err != nil {
+							mu.Lock()
+							if firstErr == nil {
+								firstErr = fmt.Errorf("render %s: %w", part[i], err)
+							}
+							mu.Unlock()
+							return
+						}
+						out[i] = rendered{agg: a, rows: rs}
+					}
+				}(w)
+			}
+			wg.Wait()
+			if firstErr != nil {
+				errc <- firstErr
+				return
+			}
+			select {
+			case chunks <- out:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for part := range chunks {
+		err := postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
+			ids := make([]string, len(part))
+			for i, r := range part {
+				ids[i] = r.agg.id
+			}
+			existing := map[string]int64{}
+			rows, err := tx.Query(ctx, `SELECT aggregate_type, aggregate_id, version FROM projection_checkpoints
+				WHERE projection = $1 AND generation = $2 AND aggregate_id = ANY($3::text[])`, projectionName, gen, ids)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var t, id string
+				var v int64
+				if err := rows.Scan(&t, &id, &v); err != nil {
+					rows.Close()
+					return err
+				}
+				existing[cacheKey(t, id)] = v
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			b := &pgx.Batch{}
+			var all []row
+			var cps []checkpoint
+			stale := map[string][]string{}
+			for _, r := range part {
+				key := cacheKey(r.agg.aggType, r.agg.id)
+				if v, ok := existing[key]; ok {
+					if v >= r.agg.version {
+						continue
+					}
+					stale[r.agg.aggType] = append(stale[r.agg.aggType], r.agg.id)
+				}
+				all = append(all, r.rows...)
+				cps = append(cps, checkpoint{r.agg.aggType, r.agg.id, r.agg.version})
+			}
+			for t, ids := range stale {
+				queueDeleteAggregates(b, gen, t, ids)
+			}
+			queueUpsert(b, gen, all)
+			queueCheckpoints(b, gen, cps)
+			return tx.SendBatch(ctx, b).Close()
+		})
+		if err != nil {
+			return fmt.Errorf("replay: write read models: %w", err)
+		}
+	}
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return ctx.Err()
+}
+
+// DropGeneration deletes every row of a generation that is not current.
+func (p *Projector) DropGeneration(ctx context.Context, gen int64) error {
+	cur, building, err := generations(ctx, p.pool)
+	if err != nil {
+		return err
+	}
+	if gen == cur || (building != nil && gen == *building) {
+		return fmt.Errorf("generation %d is in use", gen)
+	}
+	tables := []string{"audit_log"}
+	for _, k := range views.Kinds() {
+		tables = append(tables, table(k))
+	}
+	for _, t := range tables {
+		if _, err := p.pool.Exec(ctx, `DELETE FROM `+t+` WHERE generation = $1`, gen); err != nil {
+			return fmt.Errorf("drop generation %d from %s: %w", gen, t, err)
+		}
+	}
+	if _, err := p.pool.Exec(ctx, `DELETE FROM projection_checkpoints WHERE projection = $1 AND generation = $2`,
+		projectionName, gen); err != nil {
+		return fmt.Errorf("drop generation %d checkpoints: %w", gen, err)
+	}
+	return nil
+}
+
+// CurrentGeneration returns the generation the API reads.
+func (p *Projector) CurrentGeneration(ctx context.Context) (int64, error) {
+	cur, _, err := generations(ctx, p.pool)
+	return cur, err
+}
+
+// Checksum returns a digest of every read-model row, checkpoint and audit
+// row of a generation (0: the current one), independent of the generation
+// number and of row order, for comparing a replay with the live model.
+func (p *Projector) Checksum(ctx context.Context, gen int64) (string, error) {
+	gen, err := p.generation(ctx, gen)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, 0, len(views.Kinds())+2)
+	for _, k := range views.Kinds() {
+		parts = append(parts, `SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', id, aggregate_id,
+			project_id, loadbalancer_id, parent_id, name, provisioning_status, operating_status, created_at::text,
+			updated_at::text, tags::text, doc::text, aux::text)), '' ORDER BY id)), '') FROM `+table(k)+` WHERE generation = $1`)
+	}
+	parts = append(parts,
+		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', aggregate_type, aggregate_id,
+			version::text)), '' ORDER BY aggregate_type, aggregate_id)), '') FROM projection_checkpoints
+			WHERE projection = 'views' AND generation = $1`,
+		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', event_id::text, seq::text,
+			global_position::text, occurred_at::text, actor, project_id, correlation_id, aggregate_type, aggregate_id,
+			aggregate_version::text, object_kind, object_id, event_type, before::text, after::text)), ''
+			ORDER BY event_id, seq)), '') FROM audit_log WHERE generation = $1`)
+	h := md5.New()
+	for _, q := range parts {
+		var s string
+		if err := p.pool.QueryRow(ctx, q, gen).Scan(&s); err != nil {
+			return "", fmt.Errorf("checksum of generation %d: %w", gen, err)
+		}
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
