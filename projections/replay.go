@@ -85,7 +85,9 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 	gen := res.Generation
 	log := p.log.With("generation", gen)
 	log.Info("replay started", "until", cfg.Until)
+	stopAudit := func() error { return nil }
 	abandon := func(cause error) (ReplayResult, error) {
+		_ = stopAudit()
 		if swap {
 			_, _ = p.pool.Exec(context.WithoutCancel(ctx), `UPDATE projection_generations SET building_generation = NULL
 				WHERE projection = $1 AND building_generation = $2`, projectionName, gen)
@@ -108,17 +110,54 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 	}
 
 	aggs := map[string]*replayAgg{}
+	// The audit trail is written by a few connections in parallel while
+	// the log is folded: it is most of the bytes a replay writes.
 	var audits []auditRecord
+	auditc := make(chan []auditRecord, 4)
+	auditErr := make(chan error, 1)
+	var writers sync.WaitGroup
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for recs := range auditc {
+				b := &pgx.Batch{}
+				queueAudit(b, gen, recs)
+				if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
+					select {
+					case auditErr <- fmt.Errorf("replay: write audit trail: %w", err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+	closed := false
+	finishAudit := func() error {
+		if !closed {
+			closed = true
+			close(auditc)
+			writers.Wait()
+		}
+		select {
+		case err := <-auditErr:
+			return err
+		default:
+			return nil
+		}
+	}
+	stopAudit = finishAudit
+	defer func() { _ = finishAudit() }()
 	flushAudit := func() error {
 		if len(audits) == 0 {
 			return nil
 		}
-		b := &pgx.Batch{}
-		queueAudit(b, gen, audits)
-		if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("replay: write audit trail: %w", err)
+		select {
+		case err := <-auditErr:
+			return err
+		case auditc <- audits:
 		}
-		audits = audits[:0]
+		audits = nil
 		return nil
 	}
 	var after int64
@@ -181,6 +220,9 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 		}
 	}
 	if err := flushAudit(); err != nil {
+		return abandon(err)
+	}
+	if err := finishAudit(); err != nil {
 		return abandon(err)
 	}
 	res.Aggregates = len(aggs)
