@@ -208,15 +208,20 @@ func mapUnique(err error, st *Stream) error {
 	return err
 }
 
-const selectEnvelope = `SELECT global_position, event_id::text, aggregate_type, aggregate_id, aggregate_version, event_type,
-	project_id, causation_id, correlation_id, actor, occurred_at, payload FROM events `
+// envelopeColumns are the events columns scanEnvelope reads, in order.
+const envelopeColumns = `e.global_position, e.event_id::text, e.aggregate_type, e.aggregate_id, e.aggregate_version,
+	e.event_type, e.project_id, e.causation_id, e.correlation_id, e.actor, e.occurred_at, e.payload`
 
-// ScanEnvelope reads one row selected with the columns of selectEnvelope.
-func scanEnvelope(row pgx.Row) (*eventsv1.Envelope, error) {
+const selectEnvelope = `SELECT ` + envelopeColumns + ` FROM events e `
+
+// scanEnvelope reads one row whose first columns are prefix (scanned into
+// the given destinations) followed by envelopeColumns.
+func scanEnvelope(row pgx.Row, prefix ...any) (*eventsv1.Envelope, error) {
 	e := &eventsv1.Envelope{}
 	var at time.Time
-	if err := row.Scan(&e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId, &e.AggregateVersion, &e.Type,
-		&e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload); err != nil {
+	dest := append(prefix, &e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId, &e.AggregateVersion, &e.Type,
+		&e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload)
+	if err := row.Scan(dest...); err != nil {
 		return nil, err
 	}
 	e.OccurredAt = timestamppb.New(at)
@@ -247,7 +252,7 @@ func (s *Store) query(ctx context.Context, what, sql string, args ...any) ([]*ev
 // in version order.
 func (s *Store) Load(ctx context.Context, aggregateType, aggregateID string, afterVersion int64) ([]*eventsv1.Envelope, error) {
 	return s.query(ctx, "load "+aggregateType+" "+aggregateID,
-		selectEnvelope+`WHERE aggregate_type = $1 AND aggregate_id = $2 AND aggregate_version > $3 ORDER BY aggregate_version`,
+		selectEnvelope+`WHERE e.aggregate_type = $1 AND e.aggregate_id = $2 AND e.aggregate_version > $3 ORDER BY e.aggregate_version`,
 		aggregateType, aggregateID, afterVersion)
 }
 
@@ -270,10 +275,10 @@ func (s *Store) Version(ctx context.Context, aggregateType, aggregateID string) 
 // occurred after it (for replay up to a point in time).
 func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int, until time.Time) ([]*eventsv1.Envelope, error) {
 	if until.IsZero() {
-		return s.query(ctx, "read log", selectEnvelope+`WHERE global_position > $1 ORDER BY global_position LIMIT $2`,
+		return s.query(ctx, "read log", selectEnvelope+`WHERE e.global_position > $1 ORDER BY e.global_position LIMIT $2`,
 			afterPosition, limit)
 	}
-	return s.query(ctx, "read log", selectEnvelope+`WHERE global_position > $1 AND occurred_at <= $3 ORDER BY global_position LIMIT $2`,
+	return s.query(ctx, "read log", selectEnvelope+`WHERE e.global_position > $1 AND e.occurred_at <= $3 ORDER BY e.global_position LIMIT $2`,
 		afterPosition, limit, until)
 }
 
@@ -286,9 +291,7 @@ type Outboxed struct {
 
 // PendingOutbox returns up to limit outbox entries in position order.
 func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]Outboxed, error) {
-	rows, err := s.pool.Query(ctx, `SELECT o.topic, o.message_key, e.global_position, e.event_id::text, e.aggregate_type,
-		e.aggregate_id, e.aggregate_version, e.event_type, e.project_id, e.causation_id, e.correlation_id, e.actor,
-		e.occurred_at, e.payload
+	rows, err := s.pool.Query(ctx, `SELECT o.topic, o.message_key, `+envelopeColumns+`
 		FROM outbox o JOIN events e ON e.global_position = o.global_position
 		ORDER BY o.global_position LIMIT $1`, limit)
 	if err != nil {
@@ -298,14 +301,9 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]Outboxed, error
 	var out []Outboxed
 	for rows.Next() {
 		var o Outboxed
-		e := &eventsv1.Envelope{}
-		var at time.Time
-		if err := rows.Scan(&o.Topic, &o.Key, &e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId,
-			&e.AggregateVersion, &e.Type, &e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload); err != nil {
+		if o.Envelope, err = scanEnvelope(rows, &o.Topic, &o.Key); err != nil {
 			return nil, fmt.Errorf("read outbox: %w", err)
 		}
-		e.OccurredAt = timestamppb.New(at)
-		o.Envelope = e
 		out = append(out, o)
 	}
 	if err := rows.Err(); err != nil {
