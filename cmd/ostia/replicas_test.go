@@ -76,14 +76,26 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		t.Fatalf("%d servers for %d SINGLE load balancers", got, n)
 	}
 	// Both replicas ran sagas, and together they finished each exactly once.
-	total := 0.0
-	for i, reg := range regs {
-		done := relaytest.CounterValue(t, reg, "ostia_saga_finished_total")
+	// A saga records its own completion right after its last step made the
+	// load balancer ACTIVE, so wait for the counts to settle.
+	finished := func() (total float64, per []float64) {
+		for _, reg := range regs {
+			v := relaytest.CounterValue(t, reg, "ostia_saga_finished_total")
+			per = append(per, v)
+			total += v
+		}
+		return total, per
+	}
+	testkit.Eventually(t, 30*time.Second, 50*time.Millisecond, func() bool {
+		total, _ := finished()
+		return total >= n
+	}, "sagas did not all record their completion")
+	total, per := finished()
+	for i, done := range per {
 		t.Logf("replica %d finished %v sagas", i, done)
 		if done == 0 {
 			t.Errorf("replica %d did no work", i)
 		}
-		total += done
 	}
 	if total != n {
 		t.Fatalf("%v sagas finished for %d load balancers", total, n)
