@@ -6,6 +6,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -20,6 +21,9 @@ import (
 type Config struct {
 	Logger  *slog.Logger
 	Metrics prometheus.Registerer
+	// API, when set, serves the Octavia v2 resources; without it only
+	// version discovery answers.
+	API *API
 }
 
 // Server is the HTTP API.
@@ -57,6 +61,12 @@ func New(cfg Config) (*Server, error) {
 	for _, p := range []string{"/v2", "/v2.0", "/v2/lbaas", "/v2.0/lbaas", "/v2/octavia", "/v2.0/octavia"} {
 		s.handle("GET "+p+"/{$}", "version", s.versionRoot)
 		s.handle("GET "+p, "version", s.versionRoot)
+	}
+	if cfg.API != nil {
+		if cfg.API.Commands == nil || cfg.API.Views == nil {
+			return nil, errors.New("gateway: API needs Commands and Views")
+		}
+		s.registerResources(&api{cfg: *cfg.API, log: cfg.Logger})
 	}
 	s.handle("/", "unknown", func(w http.ResponseWriter, r *http.Request) {
 		WriteFault(w, http.StatusNotFound, "The resource could not be found.")

@@ -5,8 +5,6 @@ import (
 	"net"
 
 	"golang.org/x/sync/errgroup"
-
-	"github.com/ostia/ostia/gateway"
 )
 
 func runAPI(ctx context.Context, env *environment, args []string) error {
@@ -23,7 +21,15 @@ func runAPI(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	api, err := gateway.New(gateway.Config{Logger: b.log, Metrics: b.metrics})
+	c, err := b.newCore(pool)
+	if err != nil {
+		return err
+	}
+	views, err := b.newProjector(pool, c)
+	if err != nil {
+		return err
+	}
+	api, err := b.newGateway(pool, c, views)
 	if err != nil {
 		return err
 	}

@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ostia/ostia/gateway"
 	"github.com/ostia/ostia/internal/broker"
+	"github.com/ostia/ostia/internal/healthmanager"
 )
 
 // runUp runs every service in one process: the embedded Kafka-protocol
@@ -39,6 +39,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 			DataDir:    b.cfg.Kafka.DataDir,
 			Port:       b.cfg.Kafka.EmbeddedPort,
 			Partitions: b.cfg.Kafka.Partitions,
+			Topics:     append(broker.DefaultTopics(), healthmanager.Topic),
 			Logger:     b.log.With("service", "broker"),
 		})
 		if err != nil {
@@ -73,7 +74,11 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		}
 		b.cfg.Health.HeartbeatKey = key
 	}
-	api, err := gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics})
+	views, err := b.newProjector(pool, c)
+	if err != nil {
+		return err
+	}
+	api, err := b.newGateway(pool, c, views)
 	if err != nil {
 		return err
 	}
@@ -97,6 +102,9 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
+		return err
+	}
+	if err := b.runProjection(ctx, g, pool, views, brokers); err != nil {
 		return err
 	}
 	g.Go(func() error { return r.Run(ctx) })

@@ -92,6 +92,13 @@ type API struct {
 	// DefaultProvider is the provider used when neither the flavor nor the
 	// request names one (Octavia's default_provider_driver).
 	DefaultProvider string
+	// EnabledProviderDrivers are Octavia's enabled_provider_drivers, each
+	// "name:description".
+	EnabledProviderDrivers []string
+	// PaginationMaxLimit is the largest page size; "infinite" means none.
+	PaginationMaxLimit string
+	// APIBaseURI is used in pagination links instead of the request URL.
+	APIBaseURI string
 }
 
 // Relay is the [relay] section: the outbox-to-Kafka publisher.
@@ -204,6 +211,9 @@ func Default() Config {
 			AuthStrategy:      AuthNoAuth,
 			TokenCacheSeconds: 300,
 			DefaultProvider:   "amphora",
+			EnabledProviderDrivers: []string{"amphora:The Octavia Amphora driver.",
+				"octavia:Deprecated alias of the Octavia Amphora driver."},
+			PaginationMaxLimit: "1000",
 		},
 		Relay: Relay{
 			PollInterval: 20 * time.Millisecond,

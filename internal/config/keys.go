@@ -57,6 +57,9 @@ func keys() []key {
 		strKey("api", "keystone_service_project", func(c *Config) *string { return &c.API.KeystoneServiceProject }),
 		intKey("api", "token_cache_seconds", func(c *Config) *int { return &c.API.TokenCacheSeconds }),
 		strKey("api", "default_provider", func(c *Config) *string { return &c.API.DefaultProvider }),
+		listKey("api", "enabled_provider_drivers", func(c *Config) *[]string { return &c.API.EnabledProviderDrivers }),
+		strKey("api", "pagination_max_limit", func(c *Config) *string { return &c.API.PaginationMaxLimit }),
+		strKey("api", "api_base_uri", func(c *Config) *string { return &c.API.APIBaseURI }),
 
 		durKey("relay", "poll_interval", func(c *Config) *time.Duration { return &c.Relay.PollInterval }),
 		intKey("relay", "batch_size", func(c *Config) *int { return &c.Relay.BatchSize }),

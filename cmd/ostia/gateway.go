@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/aggregates/project"
+	"github.com/ostia/ostia/gateway"
+	"github.com/ostia/ostia/gateway/auth"
+	"github.com/ostia/ostia/internal/config"
+	"github.com/ostia/ostia/internal/messaging"
+	"github.com/ostia/ostia/projections"
+)
+
+// newProjector builds the read-model projector the API reads and writes
+// through (read-your-writes) and the projection consumer runs.
+func (b *base) newProjector(pool *pgxpool.Pool, c *core) (*projections.Projector, error) {
+	return projections.New(projections.Config{Pool: pool, Store: c.store, Registry: c.registry,
+		Logger: b.log.With("service", "projector"), Metrics: b.metrics})
+}
+
+// newGateway builds the Octavia v2 REST API from the configuration.
+func (b *base) newGateway(pool *pgxpool.Pool, c *core, views *projections.Projector) (*gateway.Server, error) {
+	ac := b.cfg.API
+	api := &gateway.API{Commands: c.commands, Views: views, Pool: pool, DefaultProvider: ac.DefaultProvider,
+		BaseURI: ac.APIBaseURI}
+	for _, d := range ac.EnabledProviderDrivers {
+		name, desc, _ := strings.Cut(d, ":")
+		api.Providers = append(api.Providers, gateway.Provider{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
+	}
+	switch limit := strings.TrimSpace(ac.PaginationMaxLimit); limit {
+	case "", "infinite":
+		api.MaxLimit = 0
+	default:
+		n, err := strconv.Atoi(limit)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("config: [api] pagination_max_limit: want a positive integer or \"infinite\", got %q", limit)
+		}
+		api.MaxLimit = n
+	}
+	q := b.cfg.Quotas
+	api.QuotaDefaults = project.Limits{LoadBalancer: int64(q.LoadBalancer), Listener: int64(q.Listener), Pool: int64(q.Pool),
+		HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)}
+	if ac.AuthStrategy == config.AuthKeystone {
+		ks, err := auth.NewKeystone(auth.KeystoneConfig{AuthURL: ac.KeystoneURL, Username: ac.KeystoneServiceUser,
+			Password: ac.KeystoneServicePassword, ProjectName: ac.KeystoneServiceProject,
+			CacheTTL: time.Duration(ac.TokenCacheSeconds) * time.Second, Logger: b.log.With("service", "keystone")})
+		if err != nil {
+			return nil, err
+		}
+		api.Validator = ks
+		api.AuthURI = ac.KeystoneURL
+	}
+	return gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics, API: api})
+}
+
+// runProjection runs the projection consumer: every event from Kafka is
+// applied to the read models (exactly once in effect; the API's inline
+// read-your-writes application and this consumer skip each other's work).
+func (b *base) runProjection(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, p *projections.Projector, brokers []string) error {
+	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool,
+		Logger: b.log.With("service", "projector"), Metrics: b.metrics})
+	if err != nil {
+		return err
+	}
+	if err := cons.Start(ctx); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		return cons.Close()
+	})
+	return nil
+}
