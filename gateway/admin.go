@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/google/uuid"
 
 	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/amphora"
@@ -267,7 +266,7 @@ func (a *api) createFlavor(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := b.Command()
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.catalogCommand(w, r, "flavor:post", cmd, views.KindFlavor, "flavor", cmd.ID, http.StatusCreated)
 }
 
@@ -313,7 +312,7 @@ func (a *api) createFlavorProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := b.Command()
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.catalogCommand(w, r, "flavor-profile:post", cmd, views.KindFlavorProfile, "flavorprofile", cmd.ID, http.StatusCreated)
 }
 
@@ -398,7 +397,7 @@ func (a *api) createAZProfile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := b.Command()
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.catalogCommand(w, r, "availability-zone-profile:post", cmd, views.KindAvailabilityZoneProfile, "availability_zone_profile", cmd.ID, http.StatusCreated)
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ostia/ostia/aggregates"
@@ -64,6 +65,8 @@ type API struct {
 	BaseURI string
 	// QuotaDefaults are the configured default quotas.
 	QuotaDefaults project.Limits
+	// NewID makes the ids of new objects (default uuid.NewString).
+	NewID func() string
 	// AllowVipPortID, ... ([networking] allow_vip_*) default to allowed.
 	DisallowVipPortID, DisallowVipNetworkID, DisallowVipSubnetID bool
 }
@@ -72,6 +75,13 @@ type API struct {
 type api struct {
 	cfg API
 	log *slog.Logger
+}
+
+func (a *api) newID() string {
+	if a.cfg.NewID != nil {
+		return a.cfg.NewID()
+	}
+	return uuid.NewString()
 }
 
 func (a *api) providers() []Provider {

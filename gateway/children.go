@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
 
 	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/gateway/request"
@@ -21,13 +20,13 @@ import (
 
 var (
 	listenerCollection = collection{kind: views.KindListener, key: "listeners", links: "listeners_links",
-		rbac: "listener", projectScoped: true}
+		rbac: "listener", projectScoped: true, extra: []string{"loadbalancer_id"}}
 	poolCollection = collection{kind: views.KindPool, key: "pools", links: "pools_links",
-		rbac: "pool", projectScoped: true}
+		rbac: "pool", projectScoped: true, extra: []string{"loadbalancer_id"}}
 	memberCollection = collection{kind: views.KindMember, key: "members", links: "members_links",
 		rbac: "member"}
 	hmCollection = collection{kind: views.KindHealthMonitor, key: "healthmonitors", links: "healthmonitors_links",
-		rbac: "healthmonitor", projectScoped: true}
+		rbac: "healthmonitor", projectScoped: true, extra: []string{"pool_id", "loadbalancer_id"}}
 	l7PolicyCollection = collection{kind: views.KindL7Policy, key: "l7policies", links: "l7policies_links",
 		rbac: "l7policy", projectScoped: true}
 	l7RuleCollection = collection{kind: views.KindL7Rule, key: "rules", links: "rules_links",
@@ -124,7 +123,7 @@ func (a *api) createListener(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.created(w, r, lb.ID, lb.ProjectID, cmd, views.KindListener, "listener", cmd.ID)
 }
 
@@ -212,7 +211,7 @@ func (a *api) createPool(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.created(w, r, lbID, project, cmd, views.KindPool, "pool", cmd.ID)
 }
 
@@ -274,7 +273,7 @@ func (a *api) createMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := b.Command(poolID)
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.created(w, r, pool.LoadBalancerID, pool.ProjectID, cmd, views.KindMember, "member", cmd.ID)
 }
 
@@ -309,7 +308,7 @@ func (a *api) batchMembers(w http.ResponseWriter, r *http.Request) {
 	cmd := request.BatchCommand(poolID, members, additive)
 	for i := range cmd.Members {
 		if cmd.Members[i].ID == "" {
-			cmd.Members[i].ID = uuid.NewString()
+			cmd.Members[i].ID = a.newID()
 		}
 	}
 	if _, err := a.lbCommand(r, pool.LoadBalancerID, pool.ProjectID, cmd); err != nil {
@@ -366,7 +365,7 @@ func (a *api) createHealthMonitor(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.created(w, r, pool.LoadBalancerID, pool.ProjectID, cmd, views.KindHealthMonitor, "healthmonitor", cmd.ID)
 }
 
@@ -417,10 +416,10 @@ func (a *api) createL7Policy(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	for i := range cmd.Rules {
 		if cmd.Rules[i].ID == "" {
-			cmd.Rules[i].ID = uuid.NewString()
+			cmd.Rules[i].ID = a.newID()
 		}
 	}
 	a.created(w, r, l.LoadBalancerID, l.ProjectID, cmd, views.KindL7Policy, "l7policy", cmd.ID)
@@ -484,7 +483,7 @@ func (a *api) createL7Rule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cmd := b.Command(polID)
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	a.created(w, r, pol.LoadBalancerID, pol.ProjectID, cmd, views.KindL7Rule, "rule", cmd.ID)
 }
 

@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,6 +47,46 @@ type apiEnv struct {
 	srv   *httptest.Server
 	// headers are sent with every request (noauth identity).
 	headers http.Header
+	clock   *testClock
+	// nextID, when set, is the id the next created object gets.
+	mu     sync.Mutex
+	nextID string
+}
+
+// testClock stands still; worker() moves it one second, as if the worker
+// took that long.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (e *apiEnv) newID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if id := e.nextID; id != "" {
+		e.nextID = ""
+		return id
+	}
+	return uuid.NewString()
+}
+
+// withID makes the next created object get id.
+func (e *apiEnv) withID(id string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.nextID = id
 }
 
 type envOptions struct {
@@ -58,7 +100,8 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	pool, _ := testkit.NewDatabase(t)
 	store := eventstore.New(pool)
 	reg := events.MustNewRegistry()
-	h, err := handler.New(handler.Config{Store: store, Registry: reg})
+	clk := &testClock{now: time.Date(2026, 11, 23, 3, 39, 12, 0, time.UTC)}
+	h, err := handler.New(handler.Config{Store: store, Registry: reg, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,14 +115,15 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e := &apiEnv{t: t, pool: pool, svc: svc, views: proj, headers: http.Header{}, clock: clk}
 	srv, err := gateway.New(gateway.Config{Logger: quietLogger(), API: &gateway.API{Commands: svc, Views: proj, Pool: pool,
-		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults}})
+		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults, NewID: e.newID}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return &apiEnv{t: t, pool: pool, svc: svc, views: proj, srv: ts, headers: http.Header{}}
+	e.srv = httptest.NewServer(srv)
+	t.Cleanup(e.srv.Close)
+	return e
 }
 
 // response is a decoded answer.
@@ -156,6 +200,7 @@ var workerMD = events.Metadata{Actor: "ostia:test-worker", CorrelationID: "test-
 // does with the noop drivers.
 func (e *apiEnv) worker() {
 	e.t.Helper()
+	e.clock.advance(time.Second)
 	ctx := context.Background()
 	page, err := e.views.List(ctx, views.KindLoadBalancer, projections.Query{Filters: map[string][]string{
 		"provisioning_status": {"PENDING_CREATE", "PENDING_UPDATE", "PENDING_DELETE"}}})
@@ -197,6 +242,12 @@ func (e *apiEnv) worker() {
 				LBNetworkIP: aggregates.Value("192.0.2.1"), VrrpIP: aggregates.Value("198.51.100.1"),
 				HaIP: aggregates.Value("198.51.100.1"), VrrpPortID: aggregates.Value(uuid.NewString()),
 				HaPortID: aggregates.Value(uuid.NewString()), VrrpID: aggregates.Value(int32(1))})
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			envs = append(envs, ev...)
+			_, ev, err = e.svc.Amphora(ctx, md, ampID, amphora.RecordCertificate{ExpiresAt: e.clock.Now().Add(30 * 24 * time.Hour),
+				Serial: "1"})
 			if err != nil {
 				e.t.Fatal(err)
 			}

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
 
 	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/loadbalancer"
@@ -77,7 +76,7 @@ func (a *api) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cmd.Provider, cmd.Topology = provider, topology
-	cmd.ID = uuid.NewString()
+	cmd.ID = a.newID()
 	st, err := a.lbCommand(r, cmd.ID, cmd.ProjectID, cmd)
 	if err != nil {
 		a.fail(w, r, err)

@@ -220,18 +220,21 @@ func (d *decider) createPool(c CreatePool) error {
 			return err
 		}
 	}
-	if err := d.requireMutable(); err != nil {
-		return err
-	}
-	if l != nil && l.DefaultPoolId != nil {
-		return aggregates.Errorf(aggregates.KindConflict, "This listener already has a default pool")
-	}
+	// Octavia's order: the body's validations (protocol compatibility with
+	// the listener, TLS, session persistence), then the lock (409 while
+	// the load balancer is not ACTIVE), then the default-pool duplicate.
 	if l != nil && l.Protocol == "PROMETHEUS" {
 		return invalid("Protocol PROMETHEUS listeners cannot have pools or L7 policies.")
 	}
 	p, err := d.buildPool(d.s.lb, c.PoolSpec, l)
 	if err != nil {
 		return err
+	}
+	if err := d.requireMutable(); err != nil {
+		return err
+	}
+	if l != nil && l.DefaultPoolId != nil {
+		return aggregates.Errorf(aggregates.KindConflict, "This listener already has a default pool")
 	}
 	d.count(func(u *eventsv1.QuotaUsage) { u.Pool++ })
 	if err := d.emit(&eventsv1.PoolCreated{Pool: p}); err != nil {

@@ -95,6 +95,25 @@ func (d *decider) complete(c CompleteProvisioning) error {
 			}
 			oper = append(oper, &eventsv1.StatusChange{Kind: kind, Id: id, OperatingStatus: o})
 		}
+		// Octavia's MarkL7PolicyActiveInDB / MarkL7RuleActiveInDB: ONLINE
+		// when enabled, else OFFLINE, after every create or update.
+		var enabled, seen bool
+		var cur string
+		switch kind {
+		case kindPolicy:
+			enabled, cur, seen = s.policies[id].AdminStateUp, s.policies[id].OperatingStatus, true
+		case kindRule:
+			enabled, cur, seen = s.rules[id].AdminStateUp, s.rules[id].OperatingStatus, true
+		}
+		if seen && st != StatusPendingDelete {
+			o := OperatingOnline
+			if !enabled {
+				o = OperatingOffline
+			}
+			if o != cur {
+				oper = append(oper, &eventsv1.StatusChange{Kind: kind, Id: id, OperatingStatus: o})
+			}
+		}
 	}
 	visitPending(kindLB, s.lb.Id)
 	s.eachChild(visitPending)
