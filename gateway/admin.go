@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 
-
 	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/amphora"
 	"github.com/ostia/ostia/aggregates/catalog"

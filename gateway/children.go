@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-
 	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/gateway/request"
 	"github.com/ostia/ostia/projections"

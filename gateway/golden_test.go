@@ -358,4 +358,3 @@ func TestGoldenScenario(t *testing.T) {
 		}
 	}
 }
-

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 
-
 	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/gateway/request"
