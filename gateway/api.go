@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -203,8 +204,17 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// storable reports whether s can be a database text value (valid UTF-8
+// without NUL); anything else cannot name a stored object.
+func storable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
 // lookup reads one live object of the read model.
 func (a *api) lookup(ctx context.Context, k views.Kind, id string) (*projections.Object, error) {
+	if !storable(id) {
+		return nil, notFound(k, id)
+	}
 	o, err := a.cfg.Views.Get(ctx, k, id)
 	if errors.Is(err, projections.ErrNotFound) {
 		return nil, notFound(k, id)
@@ -253,6 +263,10 @@ func writeEmpty(w http.ResponseWriter, status int) {
 
 // show answers one object of the read model.
 func (a *api) show(w http.ResponseWriter, r *http.Request, k views.Kind, key, id string, fields []string) {
+	if !storable(id) {
+		a.fail(w, r, notFound(k, id))
+		return
+	}
 	o, err := a.cfg.Views.Get(r.Context(), k, id, fields...)
 	if errors.Is(err, projections.ErrNotFound) || (err == nil && o.ProvisioningStatus == loadbalancer.StatusDeleted) {
 		err = notFound(k, id)
@@ -315,6 +329,14 @@ func (a *api) pathURL(r *http.Request) string {
 // parent that RBAC checks instead of the caller's.
 func (a *api) list(w http.ResponseWriter, r *http.Request, c collection, scope map[string]string, ownerProject string) {
 	values := r.URL.Query()
+	for k, vs := range values {
+		for _, v := range append([]string{k}, vs...) {
+			if !storable(v) {
+				a.fail(w, r, listing.ErrInvalidFilter())
+				return
+			}
+		}
+	}
 	cr := creds(r)
 	var projectID string
 	if c.projectScoped {

@@ -307,6 +307,11 @@ func checkString(s fieldSpec, jv *pyValue) (string, error) {
 	if jv.kind != pyStr {
 		return "", errors.New("Value should be string")
 	}
+	// PostgreSQL and CockroachDB text (and JSONB) cannot hold NUL; refuse
+	// it here instead of failing later in a read model.
+	if strings.ContainsRune(jv.s, 0) {
+		return "", errors.New("Value should not contain NUL characters")
+	}
 	n := utf8.RuneCountInString(jv.s)
 	if s.minLen > 0 && n < s.minLen {
 		return "", fmt.Errorf("Value should have a minimum character requirement of %d", s.minLen)
