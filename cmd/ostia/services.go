@@ -27,12 +27,12 @@ type core struct {
 	commands *commands.Service
 }
 
-func (b *base) newCore(pool *pgxpool.Pool) (*core, error) {
+func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, error) {
 	reg, err := events.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
-	store := eventstore.New(pool)
+	store := eventstore.New(pool, opts...)
 	h, err := handler.New(handler.Config{Store: store, Registry: reg})
 	if err != nil {
 		return nil, err

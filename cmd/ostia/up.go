@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/internal/broker"
+	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
 )
 
@@ -63,7 +64,8 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer closeRelay()
-	c, err := b.newCore(pool)
+	// The relay runs in this process: wake it after every append.
+	c, err := b.newCore(pool, eventstore.WithAppendHook(r.Notify))
 	if err != nil {
 		return err
 	}

@@ -61,10 +61,26 @@ type Store struct {
 	// beforeCommit, when set (tests only), runs inside the append transaction
 	// after the writes; an error aborts the transaction.
 	beforeCommit func(ctx context.Context, tx pgx.Tx) error
+	// appended runs after every committed Append.
+	appended func()
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithAppendHook runs fn after every committed Append, for example a
+// relay's Notify in the same process so new events leave at once instead
+// of at the relay's next poll.
+func WithAppendHook(fn func()) Option { return func(s *Store) { s.appended = fn } }
+
 // New returns a store on a migrated database.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{pool: pool}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Pool returns the database pool the store uses.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
@@ -74,9 +90,13 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // SERIALIZABLE transaction that is re-run as a whole on serialization
 // failures. On success the envelopes carry their versions and positions.
 func (s *Store) Append(ctx context.Context, streams ...Stream) error {
-	return postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err := postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
 		return s.AppendTx(ctx, tx, streams...)
 	})
+	if err == nil && s.appended != nil {
+		s.appended()
+	}
+	return err
 }
 
 // AppendTx is Append inside the caller's transaction, for callers that

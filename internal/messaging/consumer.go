@@ -370,10 +370,35 @@ func (c *Consumer) handle(stop, session context.Context, rec *sarama.ConsumerMes
 	}
 }
 
+type afterCommitKey struct{}
+
+type afterCommit struct{ fns []func() }
+
+// AfterCommit registers fn to run once the handler's transaction has
+// committed (for example to wake a worker that reads what the handler
+// wrote). Outside a consumer's handler it runs fn at once.
+func AfterCommit(ctx context.Context, fn func()) {
+	if ac, ok := ctx.Value(afterCommitKey{}).(*afterCommit); ok {
+		ac.fns = append(ac.fns, fn)
+		return
+	}
+	fn()
+}
+
 // apply runs the handler in a transaction guarded by processed_events.
 func (c *Consumer) apply(ctx context.Context, env *eventsv1.Envelope) (duplicate bool, err error) {
+	ac := &afterCommit{}
+	ctx = context.WithValue(ctx, afterCommitKey{}, ac)
+	defer func() {
+		if err == nil {
+			for _, fn := range ac.fns {
+				fn()
+			}
+		}
+	}()
 	err = postgres.RetryTx(ctx, c.cfg.Pool, func(tx pgx.Tx) error {
 		duplicate = false
+		ac.fns = ac.fns[:0]
 		tag, err := tx.Exec(ctx, `INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2)
 			ON CONFLICT (consumer, event_id) DO NOTHING`, c.cfg.Name, env.GetEventId())
 		if err != nil {

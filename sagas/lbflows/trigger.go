@@ -164,7 +164,10 @@ func (f *Flows) handler(flow string, cfg TriggerConfig) messaging.Handler {
 			cfg.Logger.Info("saga started", "saga", req.Type, "saga_id", req.SagaID, "lb_id", req.SubjectID,
 				"correlation_id", env.GetCorrelationId(), "trigger", env.GetType())
 			if cfg.Kick != nil {
-				cfg.Kick()
+				// Wake the runner once the saga row is committed; a kick
+				// before the commit finds nothing and the saga waits for
+				// the next poll.
+				messaging.AfterCommit(ctx, cfg.Kick)
 			}
 		}
 		return nil

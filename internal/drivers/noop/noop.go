@@ -84,7 +84,7 @@ type Fault struct {
 // Config configures a Cloud.
 type Config struct {
 	// BootPolls is how many GetServer calls see BUILD before ACTIVE
-	// (default 1).
+	// (default 0: ACTIVE at once, like Octavia's noop compute driver).
 	BootPolls int
 	// Seed seeds the random faults (default 1).
 	Seed uint64
@@ -128,8 +128,8 @@ type Cloud struct {
 
 // New returns an empty cloud.
 func New(cfg Config) *Cloud {
-	if cfg.BootPolls <= 0 {
-		cfg.BootPolls = 1
+	if cfg.BootPolls < 0 {
+		cfg.BootPolls = 0
 	}
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
