@@ -97,6 +97,7 @@ func (d *Definition[S]) execute(ctx context.Context, x *execution) error {
 // must compensate.
 func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []*Step[S]) (bool, error) {
 	cfg := x.r.cfg
+	var pending []proto.Message
 	for _, step := range plan {
 		rec := x.h.steps[step.Name]
 		if rec != nil && rec.completed {
@@ -121,9 +122,13 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 		} else {
 			info.Attempt = 1
 		}
-		if err := x.append(ctx, &eventsv1.SagaStepStarted{Step: step.Name, Attempt: int32(info.Attempt)}); err != nil {
+		// The previous step's completion is recorded together with this
+		// step's start: one commit per step instead of two. A crash before
+		// that commit re-runs the previous step, which is idempotent.
+		if err := x.append(ctx, append(pending, &eventsv1.SagaStepStarted{Step: step.Name, Attempt: int32(info.Attempt)})...); err != nil {
 			return false, err
 		}
+		pending = nil
 		rec = x.h.steps[step.Name]
 		start := time.Now()
 		callCtx, cancel := context.WithTimeout(withInfo(ctx, info), cfg.CallTimeout)
@@ -136,9 +141,7 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 		x.r.metrics.observeStep(x.h.sagaType, step.Name, kind, time.Since(start))
 		switch kind {
 		case KindNone:
-			if err := x.append(ctx, &eventsv1.SagaStepCompleted{Step: step.Name, Outputs: out}); err != nil {
-				return false, err
-			}
+			pending = []proto.Message{&eventsv1.SagaStepCompleted{Step: step.Name, Outputs: out}}
 			if step.Apply != nil {
 				step.Apply(s, out)
 			}
@@ -170,7 +173,16 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 			return true, d.fail(ctx, x, step.Name, info.Attempt, fmt.Sprintf("step %s: %v", step.Name, err))
 		}
 	}
-	if err := x.append(ctx, &eventsv1.SagaCompleted{Outputs: mergedOutputs(x.h)}); err != nil {
+	// The last step's completion and the saga's end in one commit.
+	outputs := mergedOutputs(x.h)
+	for _, p := range pending {
+		if c, ok := p.(*eventsv1.SagaStepCompleted); ok {
+			for k, v := range c.Outputs {
+				outputs[c.Step+"."+k] = v
+			}
+		}
+	}
+	if err := x.append(ctx, append(pending, &eventsv1.SagaCompleted{Outputs: outputs})...); err != nil {
 		return false, err
 	}
 	x.out.finished = true
