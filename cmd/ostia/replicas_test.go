@@ -18,12 +18,16 @@ import (
 	"github.com/ostia/ostia/internal/relay"
 	"github.com/ostia/ostia/internal/relay/relaytest"
 	"github.com/ostia/ostia/internal/testkit"
+	"github.com/ostia/ostia/projections"
+	pviews "github.com/ostia/ostia/projections/views"
 )
 
-// TestTwoWorkerReplicasShareTheWork runs two worker replicas (each its own
-// saga runner and consumer-group members) against one database and one
-// broker, with one shared (noop) cloud: every load balancer is built once,
-// both replicas take part, and no server or port is created twice.
+// TestTwoWorkerReplicasShareTheWork runs two replicas of the worker and of
+// the projector (each its own saga runner and consumer-group members)
+// against one database and one broker, with one shared (noop) cloud: every
+// load balancer is built once, both replicas take part, no server or port
+// is created twice, and the read model is built with every event applied
+// exactly once between the two projectors.
 func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 	h := relaytest.New(t, relaytest.Config{Partitions: 6})
 	rl := h.StartRelay(relay.Config{})
@@ -36,6 +40,7 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		_ = g.Wait()
 	}()
 	var cores []*core
+	var views []*projections.Projector
 	var regs []*prometheus.Registry
 	for i := range 2 {
 		reg := prometheus.NewRegistry()
@@ -48,7 +53,15 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		if err := b.startWorker(gctx, g, h.Pool, c, h.Addrs(), cloud); err != nil {
 			t.Fatalf("worker %d: %v", i, err)
 		}
+		p, err := b.newProjector(h.Pool, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.runProjection(gctx, g, h.Pool, p, h.Addrs()); err != nil {
+			t.Fatalf("projector %d: %v", i, err)
+		}
 		cores = append(cores, c)
+		views = append(views, p)
 	}
 	const n = 80
 	ids := make([]string, n)
@@ -99,6 +112,41 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 	}
 	if total != n {
 		t.Fatalf("%v sagas finished for %d load balancers", total, n)
+	}
+	// The read model shows every load balancer ACTIVE, built by both
+	// projector replicas, each event applied once.
+	testkit.Eventually(t, 30*time.Second, 100*time.Millisecond, func() bool {
+		page, err := views[0].List(ctx, pviews.KindLoadBalancer, projections.Query{
+			Filters: map[string][]string{"provisioning_status": {"ACTIVE"}}})
+		return err == nil && len(page.Items) == n
+	}, "the read model does not show every load balancer ACTIVE")
+	for i, reg := range regs {
+		v := relaytest.CounterValue(t, reg, "ostia_projection_events_applied_total")
+		t.Logf("projector %d applied %v events", i, v)
+		if v == 0 {
+			t.Errorf("projector replica %d did no work", i)
+		}
+	}
+	// Nothing was applied twice in effect: the live read model equals one
+	// rebuilt from the log.
+	cur, err := views[0].CurrentGeneration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := views[0].Checksum(ctx, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := views[0].Replay(ctx, projections.ReplayConfig{KeepPrevious: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, err := views[0].Checksum(ctx, res.Generation)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if live != rebuilt {
+		t.Fatalf("live read model (generation %d) differs from its rebuild from the log (generation %d)", cur, res.Generation)
 	}
 	var started int
 	if err := h.Pool.QueryRow(ctx, `SELECT count(*) FROM processed_events WHERE consumer = 'saga.createlb'`).Scan(&started); err != nil {
