@@ -301,7 +301,11 @@ func (p *LinuxPlumber) configureVIP(ctx context.Context, ifname string, v VIPPlu
 				return err
 			}
 		}
-		if err := p.policyRouting(ctx, ifname, vip.Address, vip.Subnet, vip.Gateway, vip.HostRoutes, firstOfSubnet); err != nil {
+		// A VIP keepalived manages is not on the interface yet, so no
+		// route can use it as source; keepalived adds those routes
+		// (virtual_routes) when it takes the VIP.
+		srcRoute := firstOfSubnet && !v.ManagedByKeepalived
+		if err := p.policyRouting(ctx, ifname, vip.Address, vip.Subnet, vip.Gateway, vip.HostRoutes, srcRoute); err != nil {
 			return err
 		}
 	}

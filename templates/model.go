@@ -301,10 +301,18 @@ type LoadBalancerConfig struct {
 }
 
 // PeerName is the haproxy peer name of an amphora: base64 of the SHA-1 of
-// its id without padding (the agent runs haproxy with -L <PeerName>).
+// its id without padding (the agent runs haproxy with -L <PeerName>). As
+// Octavia's base64_sha1_string, it uses the alphabet with "_" and "-" for
+// "+" and "/" (haproxy refuses "+" and "/" in peer names) and replaces a
+// leading "-" with "x" (haproxy issue 644).
 func PeerName(amphoraID string) string {
 	sum := sha1.Sum([]byte(amphoraID))
-	return strings.TrimRight(base64.StdEncoding.EncodeToString(sum[:]), "=")
+	enc := base64.StdEncoding.EncodeToString(sum[:])
+	enc = strings.NewReplacer("+", "_", "/", "-").Replace(enc)
+	if strings.HasPrefix(enc, "-") {
+		enc = "x" + enc[1:]
+	}
+	return strings.TrimRight(enc, "=")
 }
 
 // PeersSectionName is the name of the peers section of a load balancer.

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +59,11 @@ type options struct {
 	amphoraID     string
 	logLevel      string
 	logJSON       bool
+	plumbing      string
+
+	heartbeatTargets  string
+	heartbeatKeyFile  string
+	heartbeatInterval time.Duration
 }
 
 func parseFlags(args []string) (options, error) {
@@ -75,6 +81,10 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.amphoraID, "amphora-id", "", "this amphora's id")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log JSON instead of text")
+	fs.StringVar(&o.plumbing, "plumbing", "linux", "how plug calls configure interfaces: linux (ip commands) or none (record only, for amphorae without NICs of their own)")
+	fs.StringVar(&o.heartbeatTargets, "heartbeat-targets", "", "comma-separated UDP host:port addresses of the health managers (empty: no heartbeats)")
+	fs.StringVar(&o.heartbeatKeyFile, "heartbeat-key-file", "", "file holding the heartbeat HMAC key (or set OSTIA_AGENT_HEARTBEAT_KEY)")
+	fs.DurationVar(&o.heartbeatInterval, "heartbeat-interval", 10*time.Second, "interval between heartbeats")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -110,7 +120,36 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	var plumber agent.NetPlumber
+	switch o.plumbing {
+	case "linux":
+	case "none":
+		plumber = &agent.RecordingPlumber{}
+	default:
+		return fmt.Errorf("-plumbing: %q is neither linux nor none", o.plumbing)
+	}
+	var hb *agent.HeartbeatConfig
+	if o.heartbeatTargets != "" {
+		key := os.Getenv("OSTIA_AGENT_HEARTBEAT_KEY")
+		if o.heartbeatKeyFile != "" {
+			b, err := os.ReadFile(o.heartbeatKeyFile)
+			if err != nil {
+				return fmt.Errorf("heartbeat key: %w", err)
+			}
+			key = strings.TrimSpace(string(b))
+		}
+		if key == "" {
+			return errors.New("-heartbeat-targets needs -heartbeat-key-file or OSTIA_AGENT_HEARTBEAT_KEY")
+		}
+		hb = &agent.HeartbeatConfig{Key: []byte(key), Interval: o.heartbeatInterval}
+		for _, t := range strings.Split(o.heartbeatTargets, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				hb.Targets = append(hb.Targets, t)
+			}
+		}
+	}
 	a, err := agent.New(agent.Config{
+		Plumber:        plumber,
 		BaseDir:        o.baseDir,
 		CertDir:        o.certDir,
 		HAProxyBin:     o.haproxyBin,
@@ -138,6 +177,17 @@ func run(args []string) error {
 	defer stop()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(lis) }()
+	hbDone := make(chan struct{})
+	hbCtx, hbStop := context.WithCancel(ctx)
+	go func() {
+		defer close(hbDone)
+		if hb == nil {
+			return
+		}
+		if err := a.RunHeartbeats(hbCtx, *hb); err != nil {
+			logger.Error("heartbeats stopped", "err", err)
+		}
+	}()
 	logger.Info("agent serving", "listen", lis.Addr().String(), "base_dir", o.baseDir, "netns", o.netns, "version", agent.Version)
 
 	select {
@@ -148,6 +198,8 @@ func run(args []string) error {
 			logger.Error("grpc server failed", "err", err)
 		}
 	}
+	hbStop()
+	<-hbDone
 	done := make(chan struct{})
 	go func() { srv.GracefulStop(); close(done) }()
 	select {

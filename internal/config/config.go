@@ -19,16 +19,20 @@ import (
 
 // Config is the whole configuration of an ostia process.
 type Config struct {
-	Database Database
-	Kafka    Kafka
-	API      API
-	Relay    Relay
-	Worker   Worker
-	Health   Health
-	HAProxy  HAProxy
-	Quotas   Quotas
-	Log      Log
-	Metrics  Metrics
+	Database     Database
+	Kafka        Kafka
+	API          API
+	Relay        Relay
+	Worker       Worker
+	Health       Health
+	HAProxy      HAProxy
+	VRRP         VRRP
+	Local        Local
+	OpenStack    OpenStack
+	Certificates Certificates
+	Quotas       Quotas
+	Log          Log
+	Metrics      Metrics
 }
 
 // Dialects of SQL database the event store can talk to.
@@ -135,6 +139,76 @@ type Worker struct {
 	// Topology is the default topology, TopologySingle or
 	// TopologyActiveStandby; a flavor may override it per load balancer.
 	Topology string
+	// AmpImageTag, AmpFlavorID and AmpBootNetworkList describe the amphora
+	// servers (Octavia's amp_image_tag, amp_flavor_id,
+	// amp_boot_network_list); the openstack driver needs them.
+	AmpImageTag        string
+	AmpFlavorID        string
+	AmpBootNetworkList []string
+	// AgentPort is the port of the amphora agents (Octavia's
+	// [haproxy_amphora] bind_port).
+	AgentPort int
+}
+
+// VRRP is the [vrrp] section: keepalived settings of ACTIVE_STANDBY load
+// balancers (Octavia's [keepalived_vrrp] vrrp_* options).
+type VRRP struct {
+	AdvertInt     int
+	CheckInterval int
+	FailCount     int
+	SuccessCount  int
+}
+
+// Local-driver modes.
+const (
+	LocalModeAuto  = "auto"
+	LocalModeNetns = "netns"
+	LocalModeHost  = "host"
+)
+
+// Local is the [local] section: the local driver, amphorae as processes
+// on this machine.
+type Local struct {
+	// StateDir holds the driver's state and the amphora directories.
+	StateDir string
+	// Mode is LocalModeAuto, LocalModeNetns or LocalModeHost.
+	Mode string
+	// AgentBinary is the ostia-agent executable (empty: next to ostia, or
+	// on PATH).
+	AgentBinary string
+	// VIPSubnet is the range VIPs and amphora addresses come from (empty:
+	// 172.31.0.0/24 in netns mode, 127.31.0.0/24 in host mode).
+	VIPSubnet string
+	// Bridge is the host bridge of netns mode.
+	Bridge string
+	// ManagementSubnet is the loopback range the agents listen in.
+	ManagementSubnet string
+}
+
+// OpenStack is the [openstack] section: Keystone credentials of the
+// openstack driver (Nova, Neutron, Glance).
+type OpenStack struct {
+	AuthURL      string
+	Username     string
+	Password     string
+	ProjectName  string
+	DomainName   string
+	Region       string
+	Interface    string
+	ImageOwnerID string
+	TagsOnCreate bool
+}
+
+// Certificates is the [certificates] section: the CA that signs the
+// amphora agents' server certificates and the controller's client
+// certificate.
+type Certificates struct {
+	// CACertificate and CAPrivateKey are PEM files; both are created on
+	// first start when neither exists.
+	CACertificate string
+	CAPrivateKey  string
+	// CertValidity is the validity of amphora server certificates.
+	CertValidity time.Duration
 }
 
 // Health is the [health] section: the health manager (`ostia health`).
@@ -225,6 +299,20 @@ func Default() Config {
 			AmpActiveRetries: 30,
 			AmpActiveWait:    10 * time.Second,
 			Topology:         TopologySingle,
+			AgentPort:        9443,
+		},
+		VRRP: VRRP{AdvertInt: 1, CheckInterval: 5, FailCount: 2, SuccessCount: 2},
+		Local: Local{
+			StateDir:         "./data/local",
+			Mode:             LocalModeAuto,
+			Bridge:           "ostia0",
+			ManagementSubnet: "127.42.0.0/16",
+		},
+		OpenStack: OpenStack{DomainName: "Default", Interface: "public"},
+		Certificates: Certificates{
+			CACertificate: "./data/pki/ca.pem",
+			CAPrivateKey:  "./data/pki/ca.key",
+			CertValidity:  2 * 365 * 24 * time.Hour,
 		},
 		Health: Health{
 			Bind:              "127.0.0.1:5555",

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -153,6 +154,77 @@ func (c Config) validate() []*KeyError {
 		ch.bad("worker", "amp_active_wait", "must be positive, got %s", c.Worker.AmpActiveWait)
 	}
 	ch.oneOf("worker", "topology", c.Worker.Topology, TopologySingle, TopologyActiveStandby)
+	ch.between("worker", "agent_port", c.Worker.AgentPort, 1, 65535)
+	if c.Worker.Driver == DriverOpenStack {
+		if c.Worker.AmpImageTag == "" {
+			ch.bad("worker", "amp_image_tag", "must be set with the %q driver", DriverOpenStack)
+		}
+		if c.Worker.AmpFlavorID == "" {
+			ch.bad("worker", "amp_flavor_id", "must be set with the %q driver", DriverOpenStack)
+		}
+		if len(c.Worker.AmpBootNetworkList) == 0 {
+			ch.bad("worker", "amp_boot_network_list", "must list the management network with the %q driver", DriverOpenStack)
+		}
+	}
+
+	// [vrrp]
+	ch.between("vrrp", "advert_int", c.VRRP.AdvertInt, 1, 255)
+	ch.atLeast("vrrp", "check_interval", c.VRRP.CheckInterval, 1)
+	ch.atLeast("vrrp", "fail_count", c.VRRP.FailCount, 1)
+	ch.atLeast("vrrp", "success_count", c.VRRP.SuccessCount, 1)
+
+	// [local]
+	ch.oneOf("local", "mode", c.Local.Mode, LocalModeAuto, LocalModeNetns, LocalModeHost)
+	for _, sub := range []struct{ name, v string }{{"vip_subnet", c.Local.VIPSubnet}, {"management_subnet", c.Local.ManagementSubnet}} {
+		if sub.v == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(sub.v); err != nil || !p.Addr().Is4() {
+			ch.bad("local", sub.name, "must be an IPv4 CIDR such as 172.31.0.0/24, got %q", sub.v)
+		}
+	}
+	if c.Worker.Driver == DriverLocal {
+		if strings.TrimSpace(c.Local.StateDir) == "" {
+			ch.bad("local", "state_dir", "must be set with the %q driver", DriverLocal)
+		}
+		if c.Local.Bridge == "" || len(c.Local.Bridge) > 15 {
+			ch.bad("local", "bridge", "must be an interface name of 1 to 15 characters, got %q", c.Local.Bridge)
+		}
+		if c.Local.ManagementSubnet == "" {
+			ch.bad("local", "management_subnet", "must be set with the %q driver", DriverLocal)
+		}
+	}
+
+	// [openstack]
+	ch.oneOf("openstack", "interface", c.OpenStack.Interface, "public", "internal", "admin")
+	if c.OpenStack.AuthURL != "" {
+		if u, err := url.Parse(c.OpenStack.AuthURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			ch.bad("openstack", "auth_url", "must be an http:// or https:// URL, got %q", c.OpenStack.AuthURL)
+		}
+	}
+	if c.Worker.Driver == DriverOpenStack {
+		for _, req := range []struct{ name, v string }{
+			{"auth_url", c.OpenStack.AuthURL}, {"username", c.OpenStack.Username},
+			{"password", c.OpenStack.Password}, {"project_name", c.OpenStack.ProjectName},
+		} {
+			if req.v == "" {
+				ch.bad("openstack", req.name, "must be set with the %q driver", DriverOpenStack)
+			}
+		}
+	}
+
+	// [certificates]
+	if c.Worker.Driver != DriverNoop {
+		if c.Certificates.CACertificate == "" {
+			ch.bad("certificates", "ca_certificate", "must be set with the %q driver", c.Worker.Driver)
+		}
+		if c.Certificates.CAPrivateKey == "" {
+			ch.bad("certificates", "ca_private_key", "must be set with the %q driver", c.Worker.Driver)
+		}
+	}
+	if c.Certificates.CertValidity <= 0 {
+		ch.bad("certificates", "cert_validity", "must be positive, got %s", c.Certificates.CertValidity)
+	}
 
 	// [health]
 	ch.hostPort("health", "bind", c.Health.Bind, 0)

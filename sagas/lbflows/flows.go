@@ -77,9 +77,15 @@ type Config struct {
 	BootTimeout      time.Duration
 	// CertValidity of amphora server certificates (default 2 years).
 	CertValidity time.Duration
-	// Render renders the load-balancer configuration pushed to amphorae
-	// (default: RenderJSON).
-	Render func(lb *loadbalancer.State) ([]byte, error)
+	// ConfigDrive are extra files for every amphora's config drive, such
+	// as /etc/octavia/certs/client_ca.pem (the server certificate is
+	// added per amphora).
+	ConfigDrive map[string][]byte
+	// Renderer renders the haproxy and keepalived configurations pushed to
+	// amphorae (default: a TemplateRenderer with Octavia's settings).
+	Renderer Renderer
+	// Now is the clock of configuration generations (default time.Now).
+	Now func() time.Time
 }
 
 // Validate reports every missing dependency.
@@ -125,8 +131,15 @@ func New(cfg Config) (*Flows, error) {
 	if cfg.CertValidity <= 0 {
 		cfg.CertValidity = 2 * 365 * 24 * time.Hour
 	}
-	if cfg.Render == nil {
-		cfg.Render = RenderJSON
+	if cfg.Renderer == nil {
+		r, err := NewTemplateRenderer(RenderConfig{})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Renderer = r
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	f := &Flows{cfg: cfg}
 	f.create = &saga.Definition[LBState]{Name: FlowCreateLB, Plan: f.planCreate, OnFailed: f.failProvisioning}

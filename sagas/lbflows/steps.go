@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -396,9 +397,14 @@ func (f *Flows) bootAmphora(i int) step {
 				cert = &c
 				meta := tags(ctx, s, a.ID)
 				meta[ports.TagRole] = a.Role
+				drive := maps.Clone(f.cfg.ConfigDrive)
+				if drive == nil {
+					drive = map[string][]byte{}
+				}
+				drive["/etc/octavia/certs/server.pem"] = c.PEM
 				created, err := f.cfg.Compute.CreateServer(ctx, ports.ServerSpec{Name: serverName(a.ID), ImageTag: f.cfg.ImageTag,
 					FlavorID: f.cfg.FlavorID, NetworkIDs: f.cfg.ManagementNetworkIDs, ServerGroupID: s.ServerGroupID, Metadata: meta,
-					ConfigDrive: map[string][]byte{"/etc/octavia/certs/server.pem": c.PEM}})
+					ConfigDrive: drive})
 				if err != nil {
 					return nil, portErr("boot amphora", err)
 				}
@@ -526,7 +532,8 @@ func (f *Flows) postVIPPlug(i int) step {
 				return nil, portErr("get VRRP port", err)
 			}
 			err = f.cfg.Agent.PlugVIP(ctx, a.ref(), ports.VIPPlug{VIP: s.VipAddress, SubnetCIDR: p.SubnetCIDR,
-				GatewayIP: p.GatewayIP, MAC: p.MAC, MTU: p.MTU, VrrpIP: a.VrrpIP})
+				GatewayIP: p.GatewayIP, MAC: p.MAC, MTU: p.MTU, VrrpIP: a.VrrpIP,
+				ManagedByKeepalived: s.Topology == TopologyActiveStandby})
 			return nil, portErr("agent plug VIP", err)
 		},
 	}
@@ -549,13 +556,20 @@ func (f *Flows) configureVRRP() step {
 	return step{
 		Name: "configure_vrrp",
 		Do: func(ctx context.Context, s *LBState) (saga.Outputs, error) {
-			_, version, err := f.loadLB(ctx, s.LBID)
+			lb, version, err := f.loadLB(ctx, s.LBID)
+			if err != nil {
+				return nil, err
+			}
+			vip, err := f.vipNetwork(ctx, s)
 			if err != nil {
 				return nil, err
 			}
 			amps := allAmps(s)
 			for _, a := range amps {
-				conf := RenderKeepalived(s, a, amps)
+				conf, err := f.cfg.Renderer.Keepalived(ctx, KeepalivedInput{LB: lb, Amphora: a, Amphorae: amps, VIP: vip})
+				if err != nil {
+					return nil, saga.Permanent(fmt.Errorf("render keepalived configuration: %w", err))
+				}
 				if err := f.cfg.Agent.UploadKeepalived(ctx, a.ref(), version, conf); err != nil {
 					return nil, portErr("upload keepalived config to "+a.ID, err)
 				}
@@ -568,9 +582,26 @@ func (f *Flows) configureVRRP() step {
 	}
 }
 
-// configureListeners renders the configuration from the load balancer's
-// current state and pushes it to every amphora with the stream version as
-// generation, then reloads.
+// vipNetwork reads the VIP's subnet from the VIP port.
+func (f *Flows) vipNetwork(ctx context.Context, s *LBState) (VIPNetwork, error) {
+	vip := VIPNetwork{Address: s.VipAddress}
+	if s.VipPortID == "" {
+		return vip, nil
+	}
+	p, err := f.cfg.Network.GetPort(ctx, s.VipPortID)
+	if err != nil {
+		return vip, portErr("get VIP port", err)
+	}
+	if vip.Address == "" {
+		vip.Address = p.IP
+	}
+	vip.SubnetCIDR, vip.Gateway = p.SubnetCIDR, p.GatewayIP
+	return vip, nil
+}
+
+// configureListeners renders the configuration of every amphora from the
+// load balancer's current state and pushes it with a generation made from
+// the stream version (ConfigGeneration), then reloads.
 func (f *Flows) configureListeners() step {
 	return step{
 		Name: "configure_listeners",
@@ -579,20 +610,22 @@ func (f *Flows) configureListeners() step {
 			if err != nil {
 				return nil, err
 			}
-			conf, err := f.cfg.Render(lb)
-			if err != nil {
-				return nil, saga.Permanent(fmt.Errorf("render configuration: %w", err))
-			}
 			amps := allAmps(s)
+			gen := ConfigGeneration(version, f.cfg.Now())
 			for _, a := range amps {
-				if err := f.cfg.Agent.UploadConfig(ctx, a.ref(), s.LBID, version, conf); err != nil {
+				conf, err := f.cfg.Renderer.HAProxy(ctx, HAProxyInput{LB: lb, Amphora: a, Amphorae: amps})
+				if err != nil {
+					return nil, saga.Permanent(fmt.Errorf("render configuration: %w", err))
+				}
+				if err := f.cfg.Agent.UploadConfig(ctx, a.ref(), s.LBID, gen, conf); err != nil {
 					return nil, portErr("upload configuration to "+a.ID, err)
 				}
 				if err := f.cfg.Agent.ReloadListeners(ctx, a.ref(), s.LBID); err != nil {
 					return nil, portErr("reload listeners on "+a.ID, err)
 				}
 			}
-			return saga.Outputs{"generation": strconv.FormatInt(version, 10), "amphorae": strconv.Itoa(len(amps))}, nil
+			return saga.Outputs{"generation": strconv.FormatInt(gen, 10), "lb_version": strconv.FormatInt(version, 10),
+				"amphorae": strconv.Itoa(len(amps))}, nil
 		},
 	}
 }

@@ -170,11 +170,17 @@ type VIPPlug struct {
 	MTU        int
 	VrrpIP     string
 	Additional []string
+	// ManagedByKeepalived leaves the VIP address itself to keepalived
+	// (ACTIVE_STANDBY): the agent configures the interface, routes and the
+	// VRRP address, but only the VRRP MASTER holds the VIP.
+	ManagedByKeepalived bool
 }
 
 // Agent is the amphora agent port. Uploads carry a generation that only
-// grows (the load balancer's version), so the agent ignores older
-// configurations that arrive late.
+// grows (made from the load balancer's version, see
+// lbflows.ConfigGeneration), so the agent ignores older configurations
+// that arrive late. Implementations: internal/drivers/agentclient (the
+// Ostia agent's gRPC API) and the noop cloud.
 type Agent interface {
 	// PlugVIP configures the VIP interface; doing it again is fine.
 	PlugVIP(ctx context.Context, amp Amphora, plug VIPPlug) error

@@ -1,0 +1,4 @@
+package agentclient
+
+// Classify exposes classify to the tests.
+var Classify = classify
