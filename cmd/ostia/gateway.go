@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -10,12 +11,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ostia/ostia/aggregates/amphora"
+	"github.com/ostia/ostia/aggregates/commands"
+	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/aggregates/project"
+	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/gateway"
 	"github.com/ostia/ostia/gateway/auth"
 	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/messaging"
 	"github.com/ostia/ostia/projections"
+	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 )
 
 // newProjector builds the read-model projector the API reads and writes
@@ -77,4 +83,36 @@ func (b *base) runProjection(ctx context.Context, g *errgroup.Group, pool *pgxpo
 		return cons.Close()
 	})
 	return nil
+}
+
+// projectingCommands applies the events of the worker's commands to the
+// read models right away (as the API does for its own writes), so a status
+// change shows in the API without waiting for the projection consumer. The
+// consumer skips what was applied here.
+type projectingCommands struct {
+	*commands.Service
+	views *projections.Projector
+	log   *slog.Logger
+}
+
+func (p projectingCommands) apply(ctx context.Context, envs []*eventsv1.Envelope) {
+	if err := p.views.ApplyEnvelopes(ctx, envs); err != nil {
+		p.log.WarnContext(ctx, "inline projection failed; the projection consumer will catch up", "error", err)
+	}
+}
+
+func (p projectingCommands) LoadBalancer(ctx context.Context, md events.Metadata, lbID string, cmd loadbalancer.Command) (*loadbalancer.State, []*eventsv1.Envelope, error) {
+	st, envs, err := p.Service.LoadBalancer(ctx, md, lbID, cmd)
+	if err == nil {
+		p.apply(ctx, envs)
+	}
+	return st, envs, err
+}
+
+func (p projectingCommands) Amphora(ctx context.Context, md events.Metadata, amphoraID string, cmd amphora.Command) (*amphora.State, []*eventsv1.Envelope, error) {
+	st, envs, err := p.Service.Amphora(ctx, md, amphoraID, cmd)
+	if err == nil {
+		p.apply(ctx, envs)
+	}
+	return st, envs, err
 }

@@ -127,8 +127,19 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 			t.Errorf("projector replica %d did no work", i)
 		}
 	}
-	// Nothing was applied twice in effect: the live read model equals one
-	// rebuilt from the log.
+	// Nothing was applied twice in effect: once everything is published
+	// and projected, the live read model equals one rebuilt from the log.
+	last := -1
+	testkit.Eventually(t, 30*time.Second, 300*time.Millisecond, func() bool {
+		var pending, processed int
+		if err := h.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM processed_events WHERE consumer = $1)`,
+			projections.ConsumerName).Scan(&pending, &processed); err != nil {
+			t.Fatal(err)
+		}
+		settled := pending == 0 && processed == last
+		last = processed
+		return settled
+	}, "the projection did not settle")
 	cur, err := views[0].CurrentGeneration(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
 	"github.com/ostia/ostia/internal/heartbeat"
+	"github.com/ostia/ostia/projections"
 )
 
 // core is what every service that decides commands shares.
@@ -25,6 +26,9 @@ type core struct {
 	registry *events.Registry
 	handler  *handler.Handler
 	commands *commands.Service
+	// views, when set, is a projector in this process the worker's
+	// commands are projected through inline.
+	views *projections.Projector
 }
 
 func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, error) {

@@ -80,6 +80,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.views = views
 	api, err := b.newGateway(pool, c, views)
 	if err != nil {
 		return err

@@ -69,6 +69,7 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		"OSTIA_API_BIND=127.0.0.1:0",
 		"OSTIA_METRICS_BIND=127.0.0.1:0",
 		"OSTIA_HEALTH_BIND=127.0.0.1:0",
+		"OSTIA_WORKER_DRIVER=noop",
 	}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

@@ -223,7 +223,11 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 			return err
 		}
 	}
-	fc := lbflows.Config{Commands: c.commands, Loader: c.handler,
+	var cmds lbflows.Commands = c.commands
+	if c.views != nil {
+		cmds = projectingCommands{Service: c.commands, views: c.views, log: log}
+	}
+	fc := lbflows.Config{Commands: cmds, Loader: c.handler,
 		Compute: d.Compute, Network: d.Network, Agent: d.Agent, Certificates: d.Certificates}
 	if d.Flows != nil {
 		d.Flows(&fc)

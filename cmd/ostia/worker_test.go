@@ -23,7 +23,9 @@ func testBase() *base {
 
 func TestNewDriversNoop(t *testing.T) {
 	t.Parallel()
-	d, cleanup, err := testBase().newDrivers(context.Background(), config.Default())
+	cfg := config.Default()
+	cfg.Worker.Driver = config.DriverNoop
+	d, cleanup, err := testBase().newDrivers(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -295,7 +295,7 @@ func Default() Config {
 			LeaseTTL:     10 * time.Second,
 		},
 		Worker: Worker{
-			Driver:           DriverNoop,
+			Driver:           DriverLocal,
 			AmpActiveRetries: 30,
 			AmpActiveWait:    10 * time.Second,
 			Topology:         TopologySingle,
