@@ -401,8 +401,12 @@ func buildHAProxyView(cfg LoadBalancerConfig) (*haproxyView, error) {
 	for _, l := range listeners {
 		maxconn += b.connectionLimit(l)
 	}
-	if maxconn <= 0 || maxconn >= MaxGlobalConnections {
-		maxconn = MaxGlobalConnections
+	maxGlobal := int64(MaxGlobalConnections)
+	if s.MaxGlobalConnections > 0 {
+		maxGlobal = s.MaxGlobalConnections
+	}
+	if maxconn <= 0 || maxconn >= maxGlobal {
+		maxconn = maxGlobal
 	}
 	if b.lb.GetAdminStateUp() {
 		for _, l := range listeners {

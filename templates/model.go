@@ -139,6 +139,10 @@ type Settings struct {
 	TimeoutTCPInspect    int64
 	// DefaultConnectionLimit is the maxconn of unlimited listeners (50000).
 	DefaultConnectionLimit int64
+	// MaxGlobalConnections caps the global maxconn (0: Octavia's
+	// MaxGlobalConnections); for hosts whose open-files limit is lower
+	// than haproxy needs for a million connections.
+	MaxGlobalConnections int64
 	// StickSize is the stick-table size (10k).
 	StickSize string
 	// DefaultListenerCiphers and DefaultPoolCiphers replace invalid or

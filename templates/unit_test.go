@@ -99,6 +99,19 @@ func TestGlobalMaxconnIsCapped(t *testing.T) {
 	}
 }
 
+func TestGlobalMaxconnCapIsConfigurable(t *testing.T) {
+	cfg, _, _ := simple(ProtocolTCP, ProtocolTCP, AlgorithmRoundRobin, 80)
+	cfg.Listeners = nil // a load balancer without listeners yet
+	cfg.Settings.MaxGlobalConnections = 7000
+	v, err := buildHAProxyView(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Global.MaxConn != 7000 {
+		t.Fatalf("maxconn = %d, want the configured cap 7000", v.Global.MaxConn)
+	}
+}
+
 func TestRenderIsDeterministic(t *testing.T) {
 	r := newRenderer(t)
 	cfg := haproxyCases()[3].build() // terminated_https: many insert_headers

@@ -346,6 +346,11 @@ func (d *Driver) TemplateSettings(serverID string, s *templates.Settings, k *tem
 	if d.connLimit > 0 && (s.DefaultConnectionLimit <= 0 || s.DefaultConnectionLimit > d.connLimit) {
 		s.DefaultConnectionLimit = d.connLimit
 	}
+	if d.connLimit > 0 {
+		// A load balancer without listeners yet gets the global cap as its
+		// maxconn; keep it within the open-files limit too.
+		s.MaxGlobalConnections = 4 * d.connLimit
+	}
 	if d.mode == ModeNetns {
 		s.NetNamespace = netnsName(serverID)
 	}
