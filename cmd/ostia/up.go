@@ -100,15 +100,23 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 			}
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, ctx := errgroup.WithContext(ctx)
-	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
+	// A service that cannot start stops the ones already started.
+	abort := func(err error) error {
+		cancel()
+		_ = g.Wait()
 		return err
+	}
+	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
+		return abort(err)
 	}
 	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
-		return err
+		return abort(err)
 	}
 	if err := b.runProjection(ctx, g, pool, views, brokers); err != nil {
-		return err
+		return abort(err)
 	}
 	g.Go(func() error { return r.Run(ctx) })
 	g.Go(func() error { return serveHTTP(ctx, b.log, "api", b.cfg.API.Bind, api, announce("api")) })

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ostia/ostia/internal/testkit"
+)
+
+// TestLocalAmphoraFailoverEndToEnd runs `ostia up` with the local driver
+// (amphorae are ostia-agent processes in network namespaces running real
+// haproxy), builds a load balancer through the REST API with a real HTTP
+// member, kills the amphora (agent and haproxy), and measures the time
+// until the VIP serves again: heartbeats stop, the health manager finds the
+// amphora stale, the failover saga builds a replacement. The heartbeat
+// timeout is 3 s here (Octavia's default is 60 s).
+func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces; skipping")
+	}
+	for _, bin := range []string{"ip", "haproxy"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is missing (scripts/ensure-haproxy.sh installs it)", bin)
+			}
+			t.Skipf("%s is not installed; skipping", bin)
+		}
+	}
+	if testing.Short() {
+		t.Skip("end-to-end failover test; skipped with -short")
+	}
+	agent := filepath.Join(t.TempDir(), "ostia-agent")
+	if out, err := exec.Command("go", "build", "-o", agent, "github.com/ostia/ostia/cmd/ostia-agent").CombinedOutput(); err != nil {
+		t.Fatalf("build ostia-agent: %v\n%s", err, out)
+	}
+	_, dbURL := testkit.NewDatabase(t)
+	// haproxy's unix sockets live below the state dir: keep it short.
+	stateDir, err := os.MkdirTemp("/tmp", "ofo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(stateDir)
+	const bridge, subnet, gateway, vip = "ostiafo0", "172.30.9.0/24", "172.30.9.1", "172.30.9.2"
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	env := &environment{stdout: stdout, stderr: stderr, environ: []string{
+		"OSTIA_DATABASE_URL=" + dbURL,
+		"OSTIA_KAFKA_DATA_DIR=" + t.TempDir(),
+		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", freePort(t)),
+		"OSTIA_API_BIND=127.0.0.1:0",
+		"OSTIA_METRICS_BIND=127.0.0.1:0",
+		fmt.Sprintf("OSTIA_HEALTH_BIND=127.0.0.1:%d", freeUDPPort(t)),
+		"OSTIA_HEALTH_HEARTBEAT_INTERVAL=1s",
+		"OSTIA_HEALTH_HEARTBEAT_TIMEOUT=3s",
+		"OSTIA_HEALTH_CHECK_INTERVAL=1s",
+		"OSTIA_WORKER_DRIVER=local",
+		"OSTIA_LOCAL_STATE_DIR=" + stateDir,
+		"OSTIA_LOCAL_AGENT_BINARY=" + agent,
+		"OSTIA_LOCAL_BRIDGE=" + bridge,
+		"OSTIA_LOCAL_VIP_SUBNET=" + subnet,
+		"OSTIA_LOCAL_MANAGEMENT_SUBNET=127.43.0.0/16",
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, env, []string{"up"}) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("ostia up exited %d; stderr:\n%s", code, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("ostia up did not stop after cancel")
+		}
+	}
+	defer func() {
+		stop()
+		killUnder(stateDir)
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+	}()
+	apiRe := regexp.MustCompile(`Octavia v2 API: (http://\S+)`)
+	var api string
+	testkit.Eventually(t, 60*time.Second, 50*time.Millisecond, func() bool {
+		if m := apiRe.FindStringSubmatch(stdout.String()); m != nil {
+			api = m[1] + "/v2/lbaas"
+			return true
+		}
+		return false
+	}, "ostia up never said where the API listens; stderr:\n%s", stderr.String())
+
+	// A member on the bridge's address (the bridge exists once up runs).
+	var ln net.Listener
+	ln, err = net.Listen("tcp", gateway+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "member-1") })}
+	go func() { _ = member.Serve(ln) }()
+	defer member.Close()
+	memberPort := ln.Addr().(*net.TCPAddr).Port
+
+	call := func(method, path string, body any) map[string]any {
+		t.Helper()
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, api+path, rd)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Project-Id", "p1")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode >= 300 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
+		}
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		return out
+	}
+	status := func(lbID string) string {
+		lb, _ := call("GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)
+		s, _ := lb["provisioning_status"].(string)
+		return s
+	}
+	waitActive := func(lbID string) {
+		t.Helper()
+		testkit.Eventually(t, 60*time.Second, 50*time.Millisecond, func() bool {
+			s := status(lbID)
+			if s == "ERROR" {
+				t.Fatalf("load balancer %s went to ERROR; stderr:\n%s", lbID, stderr.String())
+			}
+			return s == "ACTIVE"
+		}, "load balancer %s did not become ACTIVE", lbID)
+	}
+	lb := call("POST", "/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"vip_subnet_id": "8f0b8a61-5c2f-4b8b-9b8e-4a0bd1d0c0de", "listeners": []any{map[string]any{
+			"protocol": "HTTP", "protocol_port": 80, "default_pool": map[string]any{
+				"name": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": []any{map[string]any{
+					"address": gateway, "protocol_port": memberPort}}}}}}})["loadbalancer"].(map[string]any)
+	lbID := lb["id"].(string)
+	waitActive(lbID)
+	if got, _ := call("GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)["vip_address"].(string); got != vip {
+		t.Fatalf("VIP %q, want %s", got, vip)
+	}
+	client := &http.Client{Timeout: 500 * time.Millisecond}
+	serving := func() bool {
+		resp, err := client.Get("http://" + vip + "/")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == 200 && string(b) == "member-1"
+	}
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, serving, "the VIP does not serve the member")
+
+	// Kill the amphora: its agent and its haproxy.
+	killed := killUnder(stateDir)
+	if killed == 0 {
+		t.Fatal("found no amphora process to kill")
+	}
+	start := time.Now()
+	testkit.Eventually(t, 20*time.Second, 20*time.Millisecond, func() bool { return !serving() }, "the VIP still answers after the amphora was killed")
+	testkit.Eventually(t, 90*time.Second, 100*time.Millisecond, serving, "the VIP never served again after the amphora was killed")
+	t.Logf("amphora killed (%d processes) -> replacement serving traffic: %s (heartbeat timeout 3 s, interval 1 s)",
+		killed, time.Since(start).Round(10*time.Millisecond))
+	waitActive(lbID)
+
+	// Clean up through the API: nothing may be left behind.
+	call("DELETE", "/loadbalancers/"+lbID+"?cascade=true", nil)
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool {
+		req, _ := http.NewRequest("GET", api+"/loadbalancers/"+lbID, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 404
+	}, "the load balancer was not deleted")
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool { return len(pidsUnder(stateDir)) == 0 },
+		"amphora processes left after the delete")
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// pidsUnder lists processes whose command line mentions dir (the amphora
+// agents and their haproxy/keepalived).
+func pidsUnder(dir string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(cmd), dir) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func killUnder(dir string) int {
+	pids := pidsUnder(dir)
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGKILL)
+	}
+	return len(pids)
+}
