@@ -1,7 +1,6 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -70,6 +69,9 @@ type model interface {
 	apply(env *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error)
 	// rows renders every read-model row of the aggregate.
 	rows() ([]row, error)
+	// usage returns the billable intervals of the aggregate's resources
+	// (a copy; it outlives the resources, unlike the rows).
+	usage() []usageRecord
 }
 
 // kindsOf lists the read-model kinds an aggregate type writes.
@@ -110,11 +112,12 @@ func marshal(o views.Object) ([]byte, error) {
 	if o == nil {
 		return nil, nil
 	}
-	b, err := json.Marshal(o)
+	b, err := appendJSON(make([]byte, 0, 2048), o)
 	if err != nil {
 		return nil, fmt.Errorf("encode view: %w", err)
 	}
-	return b, nil
+	// The bytes are kept (cached rows, audit records): trim the scratch.
+	return append(make([]byte, 0, len(b)), b...), nil
 }
 
 func parseTime(v any) *time.Time {
@@ -163,6 +166,10 @@ func newRow(kind views.Kind, id, aggregateID, projectID, lbID, parentID string, 
 type lbModel struct {
 	st      *loadbalancer.State
 	touched map[string]time.Time
+	// projectID is the owner, kept past deletion for the usage records.
+	projectID string
+	// billed are the usage records of the load balancer and its listeners.
+	billed []usageRecord
 }
 
 func kindOf(k eventsv1.ObjectKind) views.Kind {
@@ -348,7 +355,9 @@ func (m *lbModel) apply(env *eventsv1.Envelope, payload proto.Message, audit boo
 	}
 	// Rounded like the store's TIMESTAMPTZ, so envelopes fresh from an
 	// append and envelopes read back render alike.
-	m.touch(env.GetOccurredAt().AsTime().Round(time.Microsecond), payload, positions, cascade)
+	at := env.GetOccurredAt().AsTime().Round(time.Microsecond)
+	m.touch(at, payload, positions, cascade)
+	m.bill(at, payload)
 	if !audit {
 		return nil, nil
 	}
@@ -446,6 +455,48 @@ func (m *lbModel) touch(at time.Time, payload proto.Message, positions map[strin
 	}
 }
 
+// bill keeps the usage records: a load balancer or listener is billable
+// from the first time it became ACTIVE until it is deleted.
+func (m *lbModel) bill(at time.Time, payload proto.Message) {
+	lbID := m.st.ID()
+	switch e := payload.(type) {
+	case *eventsv1.LoadBalancerCreated:
+		m.projectID = e.GetLoadbalancer().GetProjectId()
+	case *eventsv1.ProvisioningStatusChanged:
+		for _, c := range e.GetChanges() {
+			if c.GetProvisioningStatus() != loadbalancer.StatusActive {
+				continue
+			}
+			switch c.GetKind() {
+			case eventsv1.ObjectKind_OBJECT_KIND_LOADBALANCER:
+				m.open(usageLoadBalancer, c.GetId(), lbID, at)
+			case eventsv1.ObjectKind_OBJECT_KIND_LISTENER:
+				m.open(usageListener, c.GetId(), lbID, at)
+			}
+		}
+	case *eventsv1.ListenerDeleted:
+		closeUsage(m.billed, usageListener, e.GetListenerId(), at)
+	case *eventsv1.LoadBalancerDeleted:
+		for i := range m.billed {
+			if m.billed[i].until.IsZero() {
+				m.billed[i].until = at
+			}
+		}
+	}
+}
+
+// open starts the usage record of a resource unless it has one.
+func (m *lbModel) open(kind, id, lbID string, at time.Time) {
+	for _, u := range m.billed {
+		if u.kind == kind && u.id == id {
+			return
+		}
+	}
+	m.billed = append(m.billed, usageRecord{kind: kind, id: id, projectID: m.projectID, lbID: lbID, from: at})
+}
+
+func (m *lbModel) usage() []usageRecord { return append([]usageRecord(nil), m.billed...) }
+
 func (m *lbModel) rows() ([]row, error) {
 	t := views.NewTree(m.st, m.touched)
 	lbObj := t.LoadBalancer()
@@ -502,10 +553,15 @@ func (m *lbModel) rows() ([]row, error) {
 	return out, nil
 }
 
-// amphoraModel is one amphora.
-type amphoraModel struct{ st *amphora.State }
+// amphoraModel is one amphora. billed is its usage record: an amphora is
+// billable from its creation (a server is booted for it) until it is
+// deleted.
+type amphoraModel struct {
+	st     *amphora.State
+	billed *usageRecord
+}
 
-func (m *amphoraModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
+func (m *amphoraModel) apply(env *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
 	var before []byte
 	var err error
 	if audit {
@@ -516,6 +572,7 @@ func (m *amphoraModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 	if err := m.st.Apply(payload); err != nil {
 		return nil, err
 	}
+	m.bill(env.GetOccurredAt().AsTime().Round(time.Microsecond), payload)
 	if !audit {
 		return nil, nil
 	}
@@ -524,6 +581,31 @@ func (m *amphoraModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 		return nil, err
 	}
 	return []auditItem{{kind: views.KindAmphora, id: m.st.ID(), before: before, after: after}}, nil
+}
+
+func (m *amphoraModel) bill(at time.Time, payload proto.Message) {
+	switch payload.(type) {
+	case *eventsv1.AmphoraCreated:
+		if m.billed == nil {
+			m.billed = &usageRecord{kind: usageAmphora, id: m.st.ID(), from: at}
+		}
+	case *eventsv1.AmphoraDeleted, *eventsv1.AmphoraStatusChanged:
+		if m.billed != nil && m.billed.until.IsZero() && m.st.Status() == amphora.StatusDeleted {
+			m.billed.until = at
+		}
+	}
+	if m.billed != nil {
+		// The owner and load balancer as last recorded.
+		a := m.st.Amphora()
+		m.billed.projectID, m.billed.lbID = a.GetProjectId(), a.GetLoadbalancerId()
+	}
+}
+
+func (m *amphoraModel) usage() []usageRecord {
+	if m.billed == nil {
+		return nil
+	}
+	return []usageRecord{*m.billed}
 }
 
 func (m *amphoraModel) rows() ([]row, error) {
@@ -576,6 +658,8 @@ func (m *projectModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 	}
 	return []auditItem{{kind: views.KindQuota, id: m.id, before: before, after: after}}, nil
 }
+
+func (m *projectModel) usage() []usageRecord { return nil }
 
 func (m *projectModel) rows() ([]row, error) {
 	r, err := newRow(views.KindQuota, m.id, m.id, m.id, "", "", m.doc(), nil)
@@ -662,6 +746,8 @@ func (m *catalogModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 	}
 	return []auditItem{{kind: s.kind, id: s.id, before: before, after: after}}, nil
 }
+
+func (m *catalogModel) usage() []usageRecord { return nil }
 
 func (m *catalogModel) rows() ([]row, error) {
 	var out []row

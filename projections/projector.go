@@ -20,10 +20,12 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/internal/eventstore"
@@ -46,7 +48,8 @@ func Topics() []string {
 type Config struct {
 	// Pool is the database with the read-model tables.
 	Pool *pgxpool.Pool
-	// Store is the event store gaps are filled from.
+	// Store is the event store replays and point-in-time views read the log
+	// from (gaps are filled inside the applying transaction).
 	Store *eventstore.Store
 	// Registry decodes payloads.
 	Registry *events.Registry
@@ -75,6 +78,7 @@ func (c Config) Validate() error {
 }
 
 type metrics struct {
+	lag      prometheus.Histogram
 	applied  *prometheus.CounterVec
 	skipped  *prometheus.CounterVec
 	catchups *prometheus.CounterVec
@@ -83,6 +87,9 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
+		lag: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ostia_projection_lag_seconds",
+			Help:    "Time from an event's occurred_at to the projection consumer applying it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 16)}),
 		applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_events_applied_total",
 			Help: "Events applied to the read models, per aggregate type (each generation counts)."}, []string{"aggregate_type"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ostia_projection_events_skipped_total",
@@ -94,6 +101,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Aggregate state lookups by result (hit, miss)."}, []string{"result"}),
 	}
 	var err error
+	if m.lag, err = messaging.Register(reg, m.lag); err != nil {
+		return nil, err
+	}
 	if m.applied, err = messaging.Register(reg, m.applied); err != nil {
 		return nil, err
 	}
@@ -139,13 +149,29 @@ func New(cfg Config) (*Projector, error) {
 		metrics: m, cache: newStateCache(size)}, nil
 }
 
-// Handler returns the projector as a messaging.Handler for the consumer.
-func (p *Projector) Handler() messaging.Handler { return p.Apply }
+// Handler returns the projector as a messaging.Handler for the consumer:
+// Apply, observing the projection lag (ostia_projection_lag_seconds) of
+// every event it handles.
+func (p *Projector) Handler() messaging.Handler {
+	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+		if err := p.Apply(ctx, tx, env); err != nil {
+			return err
+		}
+		if at := env.GetOccurredAt(); at != nil && projected(env.GetAggregateType()) {
+			p.metrics.lag.Observe(max(time.Since(at.AsTime()).Seconds(), 0))
+		}
+		return nil
+	}
+}
 
 // NewConsumer returns the projection's consumer (group ConsumerName,
-// Topics); cfg's Name, Topics, Pool and Handler are filled in.
+// Topics); cfg's Name, Topics and Pool are filled in, and Handler unless
+// set (tests wrap Handler() to inject faults).
 func (p *Projector) NewConsumer(cfg messaging.ConsumerConfig) (*messaging.Consumer, error) {
-	cfg.Name, cfg.Topics, cfg.Pool, cfg.Handler = ConsumerName, Topics(), p.pool, p.Apply
+	cfg.Name, cfg.Topics, cfg.Pool = ConsumerName, Topics(), p.pool
+	if cfg.Handler == nil {
+		cfg.Handler = p.Handler()
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = p.log
 	}
@@ -221,16 +247,20 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 	pending := []*eventsv1.Envelope{env}
 	if version > stored+1 {
 		p.metrics.catchups.WithLabelValues(aggType).Inc()
-		missing, err := p.load(ctx, aggType, aggID, stored, version-1)
+		missing, err := p.load(ctx, tx, aggType, aggID, stored, version-1)
 		if err != nil {
 			return err
 		}
 		pending = append(missing, env)
 	}
-	ent, err := p.stateAt(ctx, aggType, aggID, stored)
+	ent, err := p.stateAt(ctx, tx, aggType, aggID, stored)
 	if err != nil {
 		return err
 	}
+	// Usage records change rarely: only changed ones are written, except
+	// after a cache miss, when all are (which also fills in records an
+	// older version of the projector did not keep).
+	usageBefore := ent.model.usage()
 	var audits []auditRecord
 	for _, e := range pending {
 		payload, err := p.reg.Decode(e)
@@ -276,6 +306,11 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 		queueDeleteAggregates(b, gen, aggType, []string{aggID})
 		queueUpsert(b, gen, rows)
 	}
+	if ent.baseRows != nil {
+		queueUsage(b, gen, changedUsage(usageBefore, ent.model.usage()))
+	} else {
+		queueUsage(b, gen, ent.model.usage())
+	}
 	queueAudit(b, gen, audits)
 	queueCheckpoints(b, gen, []checkpoint{{aggType, aggID, version}})
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
@@ -289,24 +324,39 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 }
 
 // load returns the events of a stream with versions in (after, upto], and
-// fails when the store does not have all of them.
-func (p *Projector) load(ctx context.Context, aggType, aggID string, after, upto int64) ([]*eventsv1.Envelope, error) {
+// fails when the store does not have all of them. It reads inside the
+// caller's transaction: a second connection per event would deadlock a
+// pool smaller than the number of partitions being applied at once (every
+// handler holding its transaction's connection and waiting for another).
+func (p *Projector) load(ctx context.Context, tx pgx.Tx, aggType, aggID string, after, upto int64) ([]*eventsv1.Envelope, error) {
 	if upto <= after {
 		return nil, nil
 	}
-	envs, err := p.store.Load(ctx, aggType, aggID, after)
+	rows, err := tx.Query(ctx, `SELECT global_position, event_id::text, aggregate_type, aggregate_id, aggregate_version,
+			event_type, project_id, causation_id, correlation_id, actor, occurred_at, payload
+		FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND aggregate_version > $3 AND aggregate_version <= $4
+		ORDER BY aggregate_version`, aggType, aggID, after, upto)
 	if err != nil {
 		return nil, fmt.Errorf("catch up %s %s: %w", aggType, aggID, err)
 	}
 	out := make([]*eventsv1.Envelope, 0, upto-after)
-	for _, e := range envs {
-		if e.GetAggregateVersion() > upto {
-			break
+	for rows.Next() {
+		e := &eventsv1.Envelope{}
+		var at time.Time
+		if err := rows.Scan(&e.GlobalPosition, &e.EventId, &e.AggregateType, &e.AggregateId, &e.AggregateVersion, &e.Type,
+			&e.ProjectId, &e.CausationId, &e.CorrelationId, &e.Actor, &at, &e.Payload); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("catch up %s %s: %w", aggType, aggID, err)
 		}
+		e.OccurredAt = timestamppb.New(at)
 		if e.GetAggregateVersion() != after+int64(len(out))+1 {
+			rows.Close()
 			return nil, fmt.Errorf("catch up %s %s: version %d after %d", aggType, aggID, e.GetAggregateVersion(), after+int64(len(out)))
 		}
 		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("catch up %s %s: %w", aggType, aggID, err)
 	}
 	if int64(len(out)) != upto-after {
 		return nil, fmt.Errorf("catch up %s %s: the store has versions up to %d, need %d", aggType, aggID, after+int64(len(out)), upto)
@@ -317,7 +367,7 @@ func (p *Projector) load(ctx context.Context, aggType, aggID string, after, upto
 // stateAt returns the aggregate's projection state at a version, from the
 // cache or by replaying its stream. baseRows of the result are the rows
 // that version rendered, when known.
-func (p *Projector) stateAt(ctx context.Context, aggType, aggID string, version int64) (*cached, error) {
+func (p *Projector) stateAt(ctx context.Context, tx pgx.Tx, aggType, aggID string, version int64) (*cached, error) {
 	key := cacheKey(aggType, aggID)
 	ent := p.cache.take(key, version)
 	if ent != nil && ent.version == version {
@@ -333,7 +383,7 @@ func (p *Projector) stateAt(ctx context.Context, aggType, aggID string, version 
 		}
 		ent = &cached{key: key, model: m}
 	}
-	envs, err := p.load(ctx, aggType, aggID, ent.version, version)
+	envs, err := p.load(ctx, tx, aggType, aggID, ent.version, version)
 	if err != nil {
 		return nil, err
 	}

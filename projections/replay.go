@@ -29,8 +29,18 @@ type ReplayConfig struct {
 	Progress func(done, total int64)
 	// BatchSize is how many events are read at once (default 5000).
 	BatchSize int
-	// SkipAudit leaves the audit trail of the new generation empty.
+	// SkipAudit does not rebuild the audit trail: the new generation's is
+	// empty, or with CarryAudit a copy of the current generation's.
 	SkipAudit bool
+	// CarryAudit, with SkipAudit, copies the current generation's audit
+	// trail into the new one (inside the database, much faster than
+	// rendering it again), so a replay meant to fix the read models keeps
+	// the history.
+	CarryAudit bool
+	// KeepPrevious keeps the rows of the generation that was current
+	// before the swap (drop them later with DropGeneration); by default
+	// they are deleted.
+	KeepPrevious bool
 }
 
 // ReplayResult tells what a replay built.
@@ -85,9 +95,7 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 	gen := res.Generation
 	log := p.log.With("generation", gen)
 	log.Info("replay started", "until", cfg.Until)
-	stopAudit := func() error { return nil }
 	abandon := func(cause error) (ReplayResult, error) {
-		_ = stopAudit()
 		if swap {
 			_, _ = p.pool.Exec(context.WithoutCancel(ctx), `UPDATE projection_generations SET building_generation = NULL
 				WHERE projection = $1 AND building_generation = $2`, projectionName, gen)
@@ -109,125 +117,19 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 		return abandon(fmt.Errorf("replay: count events: %w", countErr))
 	}
 
-	aggs := map[string]*replayAgg{}
-	// The audit trail is written by a few connections in parallel while
-	// the log is folded: it is most of the bytes a replay writes.
-	var audits []auditRecord
-	auditc := make(chan []auditRecord, 4)
-	auditErr := make(chan error, 1)
-	var writers sync.WaitGroup
-	for range max(2, runtime.GOMAXPROCS(0)) {
-		writers.Add(1)
-		go func() {
-			defer writers.Done()
-			for recs := range auditc {
-				b := &pgx.Batch{}
-				queueAudit(b, gen, recs)
-				if err := p.pool.SendBatch(ctx, b).Close(); err != nil {
-					select {
-					case auditErr <- fmt.Errorf("replay: write audit trail: %w", err):
-					default:
-					}
-				}
-			}
-		}()
-	}
-	closed := false
-	finishAudit := func() error {
-		if !closed {
-			closed = true
-			close(auditc)
-			writers.Wait()
-		}
-		select {
-		case err := <-auditErr:
-			return err
-		default:
-			return nil
-		}
-	}
-	stopAudit = finishAudit
-	defer func() { _ = finishAudit() }()
-	flushAudit := func() error {
-		if len(audits) == 0 {
-			return nil
-		}
-		select {
-		case err := <-auditErr:
-			return err
-		case auditc <- audits:
-		}
-		audits = nil
-		return nil
-	}
-	var after int64
-	for {
-		batch, err := p.store.ReadAll(ctx, after, cfg.BatchSize, cfg.Until)
-		if err != nil {
-			return abandon(fmt.Errorf("replay: %w", err))
-		}
-		if len(batch) == 0 {
-			break
-		}
-		for _, env := range batch {
-			after = env.GetGlobalPosition()
-			res.Events++
-			if !projected(env.GetAggregateType()) {
-				continue
-			}
-			key := cacheKey(env.GetAggregateType(), env.GetAggregateId())
-			a := aggs[key]
-			if a == nil {
-				m, err := newModel(env.GetAggregateType(), env.GetAggregateId())
-				if err != nil {
-					return abandon(err)
-				}
-				a = &replayAgg{aggType: env.GetAggregateType(), id: env.GetAggregateId(), model: m}
-				aggs[key] = a
-			}
-			if a.broken {
-				continue
-			}
-			if env.GetAggregateVersion() != a.version+1 {
-				log.Warn("replay: version gap; the aggregate stops before it", "aggregate", key,
-					"have", a.version, "next", env.GetAggregateVersion())
-				a.broken = true
-				continue
-			}
-			payload, err := p.reg.Decode(env)
-			if err != nil {
-				return abandon(fmt.Errorf("replay: %w", err))
-			}
-			items, err := a.model.apply(env, payload, !cfg.SkipAudit)
-			if err != nil {
-				return abandon(fmt.Errorf("replay %s v%d (%s): %w", key, env.GetAggregateVersion(), env.GetType(), err))
-			}
-			for i, it := range items {
-				audits = append(audits, auditRecord{env: env, seq: int32(i), item: it})
-			}
-			a.version = env.GetAggregateVersion()
-		}
-		if len(audits) >= cfg.BatchSize {
-			if err := flushAudit(); err != nil {
-				return abandon(err)
-			}
-		}
-		if cfg.Progress != nil {
-			cfg.Progress(res.Events, max(total, res.Events))
-		}
-		if len(batch) < cfg.BatchSize {
-			break
-		}
-	}
-	if err := flushAudit(); err != nil {
-		return abandon(err)
-	}
-	if err := finishAudit(); err != nil {
+	events, aggs, err := p.fold(ctx, gen, cfg, total, log)
+	res.Events = events
+	if err != nil {
 		return abandon(err)
 	}
 	res.Aggregates = len(aggs)
 	if err := p.writeReplayed(ctx, gen, aggs); err != nil {
 		return abandon(err)
+	}
+	if cfg.SkipAudit && cfg.CarryAudit {
+		if err := p.copyAudit(ctx, res.Previous, gen, cfg.Until); err != nil {
+			return abandon(err)
+		}
 	}
 	if swap {
 		err := postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
@@ -245,8 +147,10 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 			return abandon(fmt.Errorf("replay: swap generation %d in: %w", gen, err))
 		}
 		res.Swapped = true
-		if err := p.DropGeneration(ctx, res.Previous); err != nil {
-			log.Warn("replay: dropping the previous generation failed", "previous", res.Previous, "err", err)
+		if !cfg.KeepPrevious {
+			if err := p.DropGeneration(ctx, res.Previous); err != nil {
+				log.Warn("replay: dropping the previous generation failed", "previous", res.Previous, "err", err)
+			}
 		}
 	}
 	res.Duration = time.Since(start)
@@ -345,6 +249,7 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 			b := &pgx.Batch{}
 			var all []row
 			var cps []checkpoint
+			var usage []usageRecord
 			stale := map[string][]string{}
 			for _, r := range part {
 				key := cacheKey(r.agg.aggType, r.agg.id)
@@ -355,12 +260,14 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 					stale[r.agg.aggType] = append(stale[r.agg.aggType], r.agg.id)
 				}
 				all = append(all, r.rows...)
+				usage = append(usage, r.agg.model.usage()...)
 				cps = append(cps, checkpoint{r.agg.aggType, r.agg.id, r.agg.version})
 			}
 			for t, ids := range stale {
 				queueDeleteAggregates(b, gen, t, ids)
 			}
 			queueUpsert(b, gen, all)
+			queueUsage(b, gen, usage)
 			queueCheckpoints(b, gen, cps)
 			return tx.SendBatch(ctx, b).Close()
 		})
@@ -376,6 +283,38 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 	return ctx.Err()
 }
 
+// copyAudit copies the audit trail of one generation (up to until, when
+// set) into another, in 256 slices of the event id range so that no
+// transaction grows large and each slice is a range scan of the primary
+// key. Rows already there (live events written to both generations) are
+// kept.
+func (p *Projector) copyAudit(ctx context.Context, from, to int64, until time.Time) error {
+	const parts = 256
+	const insert = `INSERT INTO audit_log (generation, event_id, seq, global_position, occurred_at, actor, project_id,
+			correlation_id, aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after)
+		SELECT $2, event_id, seq, global_position, occurred_at, actor, project_id, correlation_id, aggregate_type,
+			aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after
+		FROM audit_log WHERE generation = $1 AND occurred_at <= $3 AND event_id >= $4::uuid`
+	limit := until
+	if limit.IsZero() {
+		limit = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	}
+	bound := func(i int) string { return fmt.Sprintf("%02x000000-0000-0000-0000-000000000000", i) }
+	for i := range parts {
+		var err error
+		if i+1 < parts {
+			_, err = p.pool.Exec(ctx, insert+` AND event_id < $5::uuid ON CONFLICT (generation, event_id, seq) DO NOTHING`,
+				from, to, limit, bound(i), bound(i+1))
+		} else {
+			_, err = p.pool.Exec(ctx, insert+` ON CONFLICT (generation, event_id, seq) DO NOTHING`, from, to, limit, bound(i))
+		}
+		if err != nil {
+			return fmt.Errorf("replay: carry the audit trail over: %w", err)
+		}
+	}
+	return nil
+}
+
 // DropGeneration deletes every row of a generation that is not current.
 func (p *Projector) DropGeneration(ctx context.Context, gen int64) error {
 	cur, building, err := generations(ctx, p.pool)
@@ -385,7 +324,7 @@ func (p *Projector) DropGeneration(ctx context.Context, gen int64) error {
 	if gen == cur || (building != nil && gen == *building) {
 		return fmt.Errorf("generation %d is in use", gen)
 	}
-	tables := []string{"audit_log"}
+	tables := []string{"audit_log", "billing_usage"}
 	for _, k := range views.Kinds() {
 		tables = append(tables, table(k))
 	}
@@ -407,9 +346,10 @@ func (p *Projector) CurrentGeneration(ctx context.Context) (int64, error) {
 	return cur, err
 }
 
-// Checksum returns a digest of every read-model row, checkpoint and audit
-// row of a generation (0: the current one), independent of the generation
-// number and of row order, for comparing a replay with the live model.
+// Checksum returns a digest of every read-model row, checkpoint, audit row
+// and usage record of a generation (0: the current one), independent of the
+// generation number and of row order, for comparing a replay with the live
+// model.
 func (p *Projector) Checksum(ctx context.Context, gen int64) (string, error) {
 	gen, err := p.generation(ctx, gen)
 	if err != nil {
@@ -428,7 +368,10 @@ func (p *Projector) Checksum(ctx context.Context, gen int64) (string, error) {
 		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', event_id::text, seq::text,
 			global_position::text, occurred_at::text, actor, project_id, correlation_id, aggregate_type, aggregate_id,
 			aggregate_version::text, object_kind, object_id, event_type, before::text, after::text)), ''
-			ORDER BY event_id, seq)), '') FROM audit_log WHERE generation = $1`)
+			ORDER BY event_id, seq)), '') FROM audit_log WHERE generation = $1`,
+		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', resource_type, resource_id, project_id,
+			loadbalancer_id, active_from::text, active_until::text)), '' ORDER BY resource_type, resource_id)), '')
+			FROM billing_usage WHERE generation = $1`)
 	h := md5.New()
 	for _, q := range parts {
 		var s string

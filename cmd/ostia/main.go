@@ -39,6 +39,10 @@ func subcommands() map[string]command {
 		"migrate":     {"create or update the database schema", runMigrate},
 		"events":      {"inspect the event stream: `ostia events tail`", runEvents},
 		"healthcheck": {"exit 0 when a service's /healthz answers (for container health checks)", runHealthcheck},
+		"projector":   {"run the projection consumer: read models, audit trail and billing records from Kafka", runProjector},
+		"replay":      {"rebuild the read models from the event log into a fresh generation and swap it in", runReplay},
+		"audit":       {"show an object's history, or with --as-of the object at a past time", runAudit},
+		"billing":     {"usage per project, load balancer, listener and amphora in a time window", runBilling},
 		"version": {"print the version", func(_ context.Context, env *environment, _ []string) error {
 			_, err := fmt.Fprintln(env.stdout, "ostia", version)
 			return err

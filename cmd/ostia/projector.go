@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/eventstore"
+	"github.com/ostia/ostia/internal/messaging"
+	"github.com/ostia/ostia/projections"
+)
+
+// Environment variables of the projector's own settings (the shared
+// configuration has no [projector] section yet; the flags win over them).
+const (
+	envProjectorCacheSize = "OSTIA_PROJECTOR_CACHE_SIZE"
+	envProjectorBrokers   = "OSTIA_PROJECTOR_BROKERS"
+)
+
+// lookupEnv returns the value of an environment variable of env.
+func lookupEnv(env *environment, name string) (string, bool) {
+	for _, kv := range env.environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// projectorFlags are the settings of the projection consumer.
+type projectorFlags struct {
+	cacheSize int
+	brokers   string
+}
+
+func (pf *projectorFlags) register(env *environment, fs *flag.FlagSet) error {
+	pf.cacheSize = 10000
+	if v, ok := lookupEnv(env, envProjectorCacheSize); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envProjectorCacheSize, err)
+		}
+		pf.cacheSize = n
+	}
+	pf.brokers, _ = lookupEnv(env, envProjectorBrokers)
+	fs.IntVar(&pf.cacheSize, "cache-size", pf.cacheSize,
+		"aggregate states kept in memory (negative: none); env "+envProjectorCacheSize)
+	fs.StringVar(&pf.brokers, "brokers", pf.brokers,
+		"Kafka brokers host:port,... (default: [kafka] brokers); env "+envProjectorBrokers)
+	return nil
+}
+
+// newProjections builds a Projector on pool with its own event store and
+// registry (the tools need no command handler).
+func (b *base) newProjections(pool *pgxpool.Pool, cacheSize int) (*projections.Projector, error) {
+	reg, err := events.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return projections.New(projections.Config{Pool: pool, Store: eventstore.New(pool), Registry: reg,
+		Logger: b.log.With("service", "projector"), Metrics: b.metrics, CacheSize: cacheSize})
+}
+
+// startProjector runs the projection consumer (group projection.views)
+// that keeps the read models, the audit trail and the billing records up
+// to date from Kafka, until ctx ends. p is the projector to run; nil builds
+// one from c (pass the API's projector in one process, so both share one
+// state cache). It returns once the consumer has joined; the consumer is
+// closed when ctx ends.
+func (b *base) startProjector(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string,
+	p *projections.Projector) (*projections.Projector, error) {
+	if p == nil {
+		var err error
+		p, err = projections.New(projections.Config{Pool: pool, Store: c.store, Registry: c.registry,
+			Logger: b.log.With("service", "projector"), Metrics: b.metrics})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return p, b.consumeProjections(ctx, g, pool, p, brokers)
+}
+
+func (b *base) consumeProjections(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, p *projections.Projector,
+	brokers []string) error {
+	log := b.log.With("service", "projector")
+	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics})
+	if err != nil {
+		return err
+	}
+	if err := cons.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("projection consumer started", "group", projections.ConsumerName, "topics", projections.Topics())
+	g.Go(func() error {
+		<-ctx.Done()
+		return cons.Close()
+	})
+	return nil
+}
+
+// runProjector is `ostia projector`: the projection consumer as a service
+// of its own, with /metrics (ostia_projection_lag_seconds,
+// ostia_projection_events_applied_total, the consumer's metrics) and
+// /healthz.
+func runProjector(ctx context.Context, env *environment, args []string) error {
+	fs, path := newFlags(env, "projector")
+	var pf projectorFlags
+	if err := pf.register(env, fs); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("projector: unexpected arguments %v", fs.Args())
+	}
+	b, err := setup(env, *path)
+	if err != nil {
+		return err
+	}
+	brokers := b.cfg.Kafka.Brokers
+	if pf.brokers != "" {
+		brokers = strings.Split(pf.brokers, ",")
+	}
+	if len(brokers) == 0 {
+		return fmt.Errorf("ostia projector needs external brokers ([kafka] brokers or -brokers); the embedded broker runs with `ostia up`")
+	}
+	pool, err := b.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	p, err := b.newProjections(pool, pf.cacheSize)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	if err := b.consumeProjections(ctx, g, pool, p, brokers); err != nil {
+		return err
+	}
+	g.Go(func() error {
+		return serveHTTP(ctx, b.log, "metrics", b.cfg.Metrics.Bind, b.metricsHandler(pool.Ping), nil)
+	})
+	return g.Wait()
+}
