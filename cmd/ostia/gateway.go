@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/aggregates/amphora"
 	"github.com/ostia/ostia/aggregates/commands"
@@ -19,7 +18,6 @@ import (
 	"github.com/ostia/ostia/gateway"
 	"github.com/ostia/ostia/gateway/auth"
 	"github.com/ostia/ostia/internal/config"
-	"github.com/ostia/ostia/internal/messaging"
 	"github.com/ostia/ostia/projections"
 	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 )
@@ -64,25 +62,6 @@ func (b *base) newGateway(pool *pgxpool.Pool, c *core, views *projections.Projec
 		api.AuthURI = ac.KeystoneURL
 	}
 	return gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics, API: api})
-}
-
-// runProjection runs the projection consumer: every event from Kafka is
-// applied to the read models (exactly once in effect; the API's inline
-// read-your-writes application and this consumer skip each other's work).
-func (b *base) runProjection(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, p *projections.Projector, brokers []string) error {
-	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool,
-		Logger: b.log.With("service", "projector"), Metrics: b.metrics})
-	if err != nil {
-		return err
-	}
-	if err := cons.Start(ctx); err != nil {
-		return err
-	}
-	g.Go(func() error {
-		<-ctx.Done()
-		return cons.Close()
-	})
-	return nil
 }
 
 // projectingCommands applies the events of the worker's commands to the
