@@ -22,6 +22,7 @@ import (
 	"github.com/ostia/ostia/gateway/auth"
 	"github.com/ostia/ostia/gateway/listing"
 	"github.com/ostia/ostia/gateway/request"
+	"github.com/ostia/ostia/internal/postgres"
 	"github.com/ostia/ostia/projections"
 	"github.com/ostia/ostia/projections/views"
 	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
@@ -155,6 +156,10 @@ func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
 			status = http.StatusNotFound
 		}
 		WriteFault(w, status, qe.Message)
+	case errors.Is(err, postgres.ErrTooManyConflicts):
+		// Octavia's answer when it cannot lock the project: try again.
+		w.Header().Set("Retry-After", "1")
+		WriteFault(w, http.StatusServiceUnavailable, "Project busy. Unable to lock the project. Please try again.")
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nothing to answer.
 	default:

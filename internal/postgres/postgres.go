@@ -82,6 +82,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // MaxTxAttempts bounds RetryTx.
 const MaxTxAttempts = 30
 
+// maxTxBackoff caps the pause between two attempts.
+const maxTxBackoff = 200 * time.Millisecond
+
+// ErrTooManyConflicts is wrapped by RetryTx's error when the transaction
+// still conflicted after MaxTxAttempts attempts.
+var ErrTooManyConflicts = errors.New("transaction still conflicting")
+
 // IsRetryable reports whether err is a serialization failure (40001) or a
 // deadlock (40P01): the whole transaction may be run again.
 func IsRetryable(err error) bool {
@@ -113,12 +120,14 @@ func RetryTxCount(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error
 		}
 		if !IsRetryable(err) || attempt >= MaxTxAttempts {
 			if IsRetryable(err) {
-				return attempt, fmt.Errorf("transaction still conflicting after %d attempts: %w", attempt, err)
+				return attempt, fmt.Errorf("%w after %d attempts: %w", ErrTooManyConflicts, attempt, err)
 			}
 			return attempt, err
 		}
-		backoff := time.Duration(attempt) * time.Millisecond
-		backoff += time.Duration(rand.Int64N(int64(2*time.Millisecond) * int64(attempt)))
+		// Exponential with full jitter, capped: under a conflict storm the
+		// competing transactions spread out instead of colliding again.
+		ceiling := min(time.Millisecond<<min(attempt, 8), maxTxBackoff)
+		backoff := time.Millisecond + time.Duration(rand.Int64N(int64(ceiling)))
 		select {
 		case <-ctx.Done():
 			return attempt, fmt.Errorf("retry transaction: %w (last error: %v)", ctx.Err(), err)
