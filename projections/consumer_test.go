@@ -55,10 +55,10 @@ func TestConsumerAndInlineConverge(t *testing.T) {
 	ctx := context.Background()
 	waitConsumed := func() {
 		testkit.Eventually(t, 30*time.Second, 20*time.Millisecond, func() bool {
-			var events, done int
-			_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE aggregate_type <> 'saga'`).Scan(&events)
-			_ = e.pool.QueryRow(ctx, `SELECT count(*) FROM processed_events WHERE consumer = $1`, projections.ConsumerName).Scan(&done)
-			return done >= events && e.lagging() == 0
+			// Events the inline path applied are acknowledged by the
+			// consumer's filter without a processed_events row; what counts
+			// is that every stream's checkpoint is at its version.
+			return e.lagging() == 0
 		}, "consumer did not catch up")
 	}
 	waitConsumed()

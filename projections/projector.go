@@ -172,10 +172,45 @@ func (p *Projector) NewConsumer(cfg messaging.ConsumerConfig) (*messaging.Consum
 	if cfg.Handler == nil {
 		cfg.Handler = p.Handler()
 	}
+	if cfg.Filter == nil {
+		cfg.Filter = p.needs
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = p.log
 	}
 	return messaging.NewConsumer(cfg)
+}
+
+// needs tells the consumer, with one read and no transaction, whether an
+// event still has to be applied: events the projection does not follow, and
+// events the inline path (API, worker) applied already, need nothing. While
+// a replay builds a generation every event goes through the handler.
+func (p *Projector) needs(ctx context.Context, env *eventsv1.Envelope) (bool, error) {
+	if !projected(env.GetAggregateType()) {
+		return false, nil
+	}
+	current, building, err := generations(ctx, p.pool)
+	if err != nil {
+		return true, err
+	}
+	if building != nil && *building != current {
+		return true, nil
+	}
+	var stored int64
+	err = p.pool.QueryRow(ctx, `SELECT version FROM projection_checkpoints
+		WHERE projection = $1 AND generation = $2 AND aggregate_type = $3 AND aggregate_id = $4`,
+		projectionName, current, env.GetAggregateType(), env.GetAggregateId()).Scan(&stored)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return true, err
+	}
+	if env.GetAggregateVersion() <= stored {
+		p.metrics.skipped.WithLabelValues(env.GetAggregateType()).Inc()
+		return false, nil
+	}
+	return true, nil
 }
 
 // ApplyEnvelopes applies freshly appended events in one transaction of its

@@ -59,6 +59,13 @@ type ConsumerConfig struct {
 	Pool *pgxpool.Pool
 	// Handler applies one event.
 	Handler Handler
+	// Filter, when set, is asked before any transaction: false means the
+	// event needs nothing from this consumer (it starts nothing, or its
+	// effect is already there), and it is acknowledged without a
+	// transaction or a processed_events row. Filter may only read, and
+	// must never say false for an event whose effect is still due. An
+	// error falls back to the transaction.
+	Filter func(ctx context.Context, env *eventsv1.Envelope) (bool, error)
 	// MaxAttempts bounds how often a failing message is tried before the
 	// poison policy applies (default 5).
 	MaxAttempts int
@@ -125,6 +132,7 @@ func (c ConsumerConfig) Validate() error {
 type consumerMetrics struct {
 	consumed   *prometheus.CounterVec
 	duplicates *prometheus.CounterVec
+	filtered   *prometheus.CounterVec
 	errors     *prometheus.CounterVec
 	poisoned   *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
@@ -139,6 +147,9 @@ func newConsumerMetrics(reg prometheus.Registerer, name string) (*consumerMetric
 			ConstLabels: labels}, []string{"topic"}),
 		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ostia_consumer_duplicates_skipped_total", Help: "Redelivered events skipped because processed_events already had them.",
+			ConstLabels: labels}, []string{"topic"}),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ostia_consumer_filtered_total", Help: "Events acknowledged without a transaction because the consumer's filter said they need nothing.",
 			ConstLabels: labels}, []string{"topic"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ostia_consumer_handler_errors_total", Help: "Failed attempts to apply an event (each is retried or poisoned).",
@@ -158,6 +169,9 @@ func newConsumerMetrics(reg prometheus.Registerer, name string) (*consumerMetric
 		return nil, err
 	}
 	if m.duplicates, err = Register(reg, m.duplicates); err != nil {
+		return nil, err
+	}
+	if m.filtered, err = Register(reg, m.filtered); err != nil {
 		return nil, err
 	}
 	if m.errors, err = Register(reg, m.errors); err != nil {
@@ -339,6 +353,13 @@ func (c *Consumer) handle(stop, session context.Context, rec *sarama.ConsumerMes
 		}
 	}
 	log = log.With("event_id", env.GetEventId(), "event_type", env.GetType(), "correlation_id", env.GetCorrelationId())
+	if c.cfg.Filter != nil {
+		want, err := c.cfg.Filter(txCtx, env)
+		if err == nil && !want {
+			c.metrics.filtered.WithLabelValues(rec.Topic).Inc()
+			return true
+		}
+	}
 	backoff := c.cfg.RetryBackoff
 	for attempt := 1; ; attempt++ {
 		start := time.Now()

@@ -134,6 +134,7 @@ func (f *Flows) Consumers(cfg TriggerConfig) ([]*messaging.Consumer, error) {
 			Name: name, Brokers: cfg.Brokers, Topics: consumerTopics(flow), Pool: cfg.Pool,
 			Logger: cfg.Logger, Metrics: cfg.Metrics, SaramaConfig: sc,
 			Handler: f.handler(flow, cfg),
+			Filter:  f.filter(flow, cfg),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("saga consumer %s: %w", name, err)
@@ -141,6 +142,26 @@ func (f *Flows) Consumers(cfg TriggerConfig) ([]*messaging.Consumer, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// filter tells, without a transaction, whether an event can start this
+// consumer's flow; most events start none, and each flow's consumer sees
+// them all.
+func (f *Flows) filter(flow string, cfg TriggerConfig) func(context.Context, *eventsv1.Envelope) (bool, error) {
+	return func(ctx context.Context, env *eventsv1.Envelope) (bool, error) {
+		if env.GetAggregateType() != events.AggregateLoadBalancer && env.GetAggregateType() != events.AggregateAmphora {
+			return false, nil
+		}
+		payload, err := cfg.Registry.Decode(env)
+		if err != nil {
+			return true, nil // the handler reports it
+		}
+		req, ok, err := f.StartFor(ctx, env, payload)
+		if err != nil {
+			return true, err
+		}
+		return ok && req.Type == flow, nil
+	}
 }
 
 func (f *Flows) handler(flow string, cfg TriggerConfig) messaging.Handler {
