@@ -89,7 +89,12 @@ func (b *base) startProjector(ctx context.Context, g *errgroup.Group, pool *pgxp
 func (b *base) consumeProjections(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, p *projections.Projector,
 	brokers []string) error {
 	log := b.log.With("service", "projector")
-	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics})
+	poison, err := b.poisonProducer(ctx, g, brokers)
+	if err != nil {
+		return err
+	}
+	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics,
+		Poison: poison})
 	if err != nil {
 		return err
 	}

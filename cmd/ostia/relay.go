@@ -44,6 +44,20 @@ func runRelay(ctx context.Context, env *environment, args []string) error {
 	return g.Wait()
 }
 
+// poisonProducer returns the producer consumers publish events they give
+// up on to (topic <topic>.poison), closed when ctx ends.
+func (b *base) poisonProducer(ctx context.Context, g *errgroup.Group, brokers []string) (messaging.PoisonProducer, error) {
+	p, err := sarama.NewSyncProducer(brokers, messaging.SaramaConfig(b.cfg.Kafka.ClientID+"-poison"))
+	if err != nil {
+		return nil, fmt.Errorf("poison producer: connect to kafka %v: %w", brokers, err)
+	}
+	g.Go(func() error {
+		<-ctx.Done()
+		return p.Close()
+	})
+	return p, nil
+}
+
 // newRelay builds the outbox relay with its own Kafka producer.
 func (b *base) newRelay(pool *pgxpool.Pool, brokers []string) (*relay.Relay, func(), error) {
 	producer, err := sarama.NewSyncProducer(brokers, messaging.SaramaConfig(b.cfg.Kafka.ClientID+"-relay"))

@@ -247,7 +247,12 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		cleanup()
 		return err
 	}
-	consumers, err := flows.Consumers(lbflows.TriggerConfig{Brokers: brokers, Pool: pool, Store: store,
+	poison, err := b.poisonProducer(ctx, g, brokers)
+	if err != nil {
+		cleanup()
+		return err
+	}
+	consumers, err := flows.Consumers(lbflows.TriggerConfig{Poison: poison, Brokers: brokers, Pool: pool, Store: store,
 		Registry: c.registry, Kick: runner.Kick, Logger: log, Metrics: b.metrics})
 	if err != nil {
 		cleanup()

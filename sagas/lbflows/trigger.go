@@ -32,6 +32,10 @@ type TriggerConfig struct {
 	Metrics prometheus.Registerer
 	// SaramaConfig overrides messaging.ConsumerSaramaConfig (tests).
 	SaramaConfig func(name string) *sarama.Config
+	// Poison, when set, receives a trigger event that cannot be handled
+	// (see messaging.ConsumerConfig.Poison) instead of blocking its
+	// partition.
+	Poison messaging.PoisonProducer
 }
 
 // StartFor maps one event to the saga it starts (ok false: none). It only
@@ -135,6 +139,7 @@ func (f *Flows) Consumers(cfg TriggerConfig) ([]*messaging.Consumer, error) {
 			Logger: cfg.Logger, Metrics: cfg.Metrics, SaramaConfig: sc,
 			Handler: f.handler(flow, cfg),
 			Filter:  f.filter(flow, cfg),
+			Poison:  cfg.Poison,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("saga consumer %s: %w", name, err)
