@@ -351,7 +351,12 @@ type AllocateVip struct {
 type CompleteProvisioning struct{ Reason string }
 
 // FailProvisioning records that the running flow failed.
-type FailProvisioning struct{ Reason string }
+type FailProvisioning struct {
+	Reason string
+	// LoadBalancerError also sends a load balancer that is not pending
+	// (an amphora failover started by the health manager) to ERROR.
+	LoadBalancerError bool
+}
 
 // SetOperatingStatuses records operating statuses (health manager). Changes
 // of objects that are not in the tree any more are ignored.

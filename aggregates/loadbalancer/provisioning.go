@@ -160,6 +160,11 @@ func (d *decider) fail(c FailProvisioning) error {
 	}
 	visit(kindLB, s.lb.Id)
 	s.eachChild(visit)
+	if c.LoadBalancerError && lbSt != StatusError && lbSt != StatusDeleted && !strings.HasPrefix(lbSt, "PENDING_") {
+		// A failed amphora failover of an ACTIVE load balancer: Octavia
+		// leaves the load balancer in ERROR.
+		prov = append(prov, &eventsv1.StatusChange{Kind: kindLB, Id: s.lb.Id, ProvisioningStatus: StatusError})
+	}
 	if len(prov) == 0 {
 		return nil
 	}

@@ -287,7 +287,11 @@ func (f *Flows) loadAmp(ctx context.Context, id string) (*amphora.State, error) 
 }
 
 func (f *Flows) failProvisioning(ctx context.Context, s *LBState, reason string) error {
-	_, _, err := f.cfg.Commands.LoadBalancer(ctx, md(ctx, s), s.LBID, loadbalancer.FailProvisioning{Reason: reason})
+	return f.failLB(ctx, s, loadbalancer.FailProvisioning{Reason: reason})
+}
+
+func (f *Flows) failLB(ctx context.Context, s *LBState, cmd loadbalancer.FailProvisioning) error {
+	_, _, err := f.cfg.Commands.LoadBalancer(ctx, md(ctx, s), s.LBID, cmd)
 	var ae *aggregates.Error
 	if errors.As(err, &ae) && ae.Kind == aggregates.KindNotFound {
 		return nil
@@ -314,5 +318,5 @@ func (f *Flows) failFailover(ctx context.Context, s *LBState, reason string) err
 			return cmdErr("mark failed amphora ERROR", err)
 		}
 	}
-	return f.failProvisioning(ctx, s, reason)
+	return f.failLB(ctx, s, loadbalancer.FailProvisioning{Reason: reason, LoadBalancerError: true})
 }

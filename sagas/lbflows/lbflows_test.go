@@ -299,3 +299,31 @@ func TestFailoverBuildsReplacementThenRemovesOld(t *testing.T) {
 		t.Fatalf("peer keepalived not restarted: %+v", av)
 	}
 }
+
+// An amphora failover whose replacement cannot be built ends, as in
+// Octavia, with the failed amphora and its load balancer in ERROR, and no
+// half-built replacement left.
+func TestFailedAmphoraFailoverLeavesTheLoadBalancerInError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, noop.Config{})
+	lbID, envs := e.createLB(lbflows.TopologySingle, 1)
+	ids := e.trigger(envs)
+	e.startRunner(e.runnerConfig("w1"))
+	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
+	failed := e.input(ids[0]).Amps[0]
+	servers := len(e.cloud.Servers())
+
+	// Every boot from now on fails.
+	e.cloud.Inject(noop.Fault{Op: noop.OpCreateServer, Err: saga.Permanent(errors.New("no valid host was found"))})
+	_, fenvs, err := e.svc.Amphora(context.Background(), md, failed.ID, amphora.RequestFailover{Reason: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fids := e.trigger(fenvs)
+	mustEqual(t, "failover sagas", len(fids), 1)
+	e.waitSaga(fids[0], saga.StatusFailed, waitFor)
+
+	mustEqual(t, "lb status", e.lb(lbID).ProvisioningStatus, lb.StatusError)
+	mustEqual(t, "failed amphora", e.amp(failed.ID).Status, amphora.StatusError)
+	mustEqual(t, "servers", len(e.cloud.Servers()), servers)
+}
