@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/ostia/ostia/gateway/auth"
 )
@@ -17,8 +18,16 @@ func (s *Server) registerResources(a *api) {
 	for _, v := range []string{"/v2", "/v2.0"} {
 		l, o := v+"/lbaas", v+"/octavia"
 		route := func(method, path, name string, h http.HandlerFunc) {
-			paths[path] = true
-			s.handle(method+" "+path, name, authed(h))
+			// Octavia's V2Controller also serves every lbaas resource
+			// without the /lbaas segment (/v2.0/quotas/{project} is what
+			// gophercloud's quotas package calls).
+			for i, p := range []string{path, strings.Replace(path, "/lbaas/", "/", 1)} {
+				if i > 0 && p == path {
+					break // an /octavia path
+				}
+				paths[p] = true
+				s.handle(method+" "+p, name, authed(h))
+			}
 		}
 		route("GET", l+"/loadbalancers", "loadbalancers.list", a.listLoadBalancers)
 		route("POST", l+"/loadbalancers", "loadbalancers.create", a.createLoadBalancer)
