@@ -9,7 +9,6 @@ import (
 	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/amphora"
 	"github.com/ostia/ostia/aggregates/catalog"
-	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/aggregates/project"
 	"github.com/ostia/ostia/gateway/listing"
 	"github.com/ostia/ostia/gateway/request"
@@ -486,23 +485,7 @@ func (a *api) failoverAmphora(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	lbID, err := docField[string](o, "loadbalancer_id")
-	if err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if lbID != "" {
-		lb, err := a.lookup(r.Context(), views.KindLoadBalancer, lbID)
-		if err != nil {
-			a.fail(w, r, err)
-			return
-		}
-		if lb.ProvisioningStatus != loadbalancer.StatusActive {
-			a.fail(w, r, aggregates.Errorf(aggregates.KindConflict, "Load Balancer %s is immutable and cannot be updated.", lbID))
-			return
-		}
-	}
-	_, envs, err := a.cfg.Commands.Amphora(r.Context(), a.metadata(r, o.ProjectID), o.ID, amphora.RequestFailover{Reason: "API request"})
+	envs, err := a.cfg.Commands.FailoverAmphora(r.Context(), a.metadata(r, o.ProjectID), o.ID, "API request")
 	if err != nil {
 		a.fail(w, r, err)
 		return

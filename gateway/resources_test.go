@@ -119,3 +119,28 @@ func TestFullStackThroughTheAPI(t *testing.T) {
 	}
 	_ = http.StatusOK
 }
+
+// An amphora failover through the API locks the load balancer like
+// Octavia's: PENDING_UPDATE at once, so a second failover gets 409.
+func TestAmphoraFailoverLocksTheLoadBalancer(t *testing.T) {
+	e := newAPIEnv(t, envOptions{})
+	e.headers.Set("X-Project-Id", "p1")
+	lbID := id(e.must(201, "POST", "/v2/lbaas/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+		"vip_subnet_id": subnet}}), "loadbalancer")
+	e.worker()
+	amps := e.must(200, "GET", "/v2/octavia/amphorae?loadbalancer_id="+lbID, nil).list("amphorae")
+	if len(amps) != 1 {
+		t.Fatalf("%d amphorae", len(amps))
+	}
+	ampID := amps[0].(map[string]any)["id"].(string)
+	e.must(202, "PUT", "/v2/octavia/amphorae/"+ampID+"/failover", nil)
+	if got := e.must(200, "GET", "/v2/lbaas/loadbalancers/"+lbID, nil).obj("loadbalancer")["provisioning_status"]; got != "PENDING_UPDATE" {
+		t.Fatalf("load balancer %v after an amphora failover, want PENDING_UPDATE", got)
+	}
+	r := e.must(409, "PUT", "/v2/octavia/amphorae/"+ampID+"/failover", nil)
+	if want := "Load Balancer " + lbID + " is immutable and cannot be updated."; r.body["faultstring"] != want {
+		t.Fatalf("faultstring %q", r.body["faultstring"])
+	}
+	e.must(409, "PUT", "/v2/lbaas/loadbalancers/"+lbID+"/failover", nil)
+	e.must(404, "PUT", "/v2/octavia/amphorae/"+lbID+"/failover", nil)
+}

@@ -164,6 +164,45 @@ func run[S handler.State, C any](ctx context.Context, h *handler.Handler, md eve
 	return after, envs, nil
 }
 
+// FailoverAmphora is the API's amphora failover: in one atomic append the
+// amphora's load balancer (if any) is locked PENDING_UPDATE, which needs it
+// ACTIVE (409 otherwise), and the amphora's failover is requested. The
+// failover saga returns the load balancer to ACTIVE (or ERROR).
+func (s *Service) FailoverAmphora(ctx context.Context, md events.Metadata, amphoraID, reason string) ([]*eventsv1.Envelope, error) {
+	return s.cfg.Handler.Do(ctx, md, func(tx *handler.Tx) ([]handler.Change, error) {
+		ast := amphora.New(amphoraID)
+		av, err := tx.Load(events.AggregateAmphora, amphoraID, ast)
+		if err != nil {
+			return nil, err
+		}
+		projectID := md.ProjectID
+		var changes []handler.Change
+		if a := ast.Amphora(); a != nil && a.LoadbalancerId != "" {
+			projectID = a.ProjectId
+			st := loadbalancer.New(a.LoadbalancerId)
+			lv, err := tx.Load(events.AggregateLoadBalancer, a.LoadbalancerId, st)
+			if err != nil {
+				return nil, err
+			}
+			if st.Exists() {
+				d, err := s.cfg.LoadBalancer.Decide(st, loadbalancer.BeginAmphoraFailover{AmphoraID: amphoraID, Reason: reason}, tx.Env)
+				if err != nil {
+					return nil, err
+				}
+				changes = append(changes, handler.Change{AggregateType: events.AggregateLoadBalancer,
+					AggregateID: a.LoadbalancerId, ProjectID: projectID, Version: lv, Events: d.Events})
+			}
+		}
+		// The load balancer's lock is checked first (Octavia's order).
+		aevs, err := amphora.Decide(ast, amphora.RequestFailover{Reason: reason}, tx.Env)
+		if err != nil {
+			return nil, err
+		}
+		return append(changes, handler.Change{AggregateType: events.AggregateAmphora, AggregateID: amphoraID,
+			ProjectID: projectID, Version: av, Events: aevs}), nil
+	})
+}
+
 // ProjectState returns a project's quota limits and usage as decided so far.
 func (s *Service) ProjectState(ctx context.Context, projectID string) (*project.State, error) {
 	st := project.New()

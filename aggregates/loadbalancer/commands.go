@@ -170,6 +170,14 @@ type DeleteLoadBalancer struct{ Cascade bool }
 // FailoverLoadBalancer replaces the load balancer's amphorae.
 type FailoverLoadBalancer struct{ Reason string }
 
+// BeginAmphoraFailover locks the load balancer (PENDING_UPDATE) for the
+// failover of one of its amphorae, requested through the API; the failover
+// saga returns it to ACTIVE. Only an ACTIVE load balancer can be locked.
+type BeginAmphoraFailover struct {
+	AmphoraID string
+	Reason    string
+}
+
 // CreateListener adds a listener to the load balancer.
 type CreateListener struct {
 	LoadBalancerID string
@@ -363,6 +371,7 @@ type FailProvisioning struct {
 type SetOperatingStatuses struct{ Changes []*eventsv1.StatusChange }
 
 func (CreateLoadBalancer) isCommand()   {}
+func (BeginAmphoraFailover) isCommand() {}
 func (UpdateLoadBalancer) isCommand()   {}
 func (DeleteLoadBalancer) isCommand()   {}
 func (FailoverLoadBalancer) isCommand() {}

@@ -91,6 +91,8 @@ func (d *decider) run(cmd Command) error {
 		return d.deleteLoadBalancer(c)
 	case FailoverLoadBalancer:
 		return d.failover(c)
+	case BeginAmphoraFailover:
+		return d.beginAmphoraFailover(c)
 	case CreateListener:
 		return d.createListener(c)
 	case UpdateListener:
@@ -275,6 +277,20 @@ func (d *decider) failover(c FailoverLoadBalancer) error {
 	return d.emit(&eventsv1.ProvisioningStatusChanged{Changes: []*eventsv1.StatusChange{
 		{Kind: kindLB, Id: lb.Id, ProvisioningStatus: StatusPendingUpdate},
 	}, Reason: c.Reason})
+}
+
+func (d *decider) beginAmphoraFailover(c BeginAmphoraFailover) error {
+	lb := d.s.lb
+	if lb.ProvisioningStatus != StatusActive {
+		return aggregates.Errorf(aggregates.KindConflict, "Load Balancer %s is immutable and cannot be updated.", lb.Id)
+	}
+	reason := c.Reason
+	if reason == "" {
+		reason = "amphora " + c.AmphoraID + " failover"
+	}
+	return d.emit(&eventsv1.ProvisioningStatusChanged{Changes: []*eventsv1.StatusChange{
+		{Kind: kindLB, Id: lb.Id, ProvisioningStatus: StatusPendingUpdate},
+	}, Reason: reason})
 }
 
 func (d *decider) setOperating(c SetOperatingStatuses) error {

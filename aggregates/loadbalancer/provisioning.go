@@ -153,7 +153,7 @@ func (d *decider) fail(c FailProvisioning) error {
 			return
 		}
 		to := StatusActive
-		if lbFlow || st != StatusPendingUpdate || s.targets[id] {
+		if lbFlow || st != StatusPendingUpdate || s.targets[id] || (c.LoadBalancerError && kind == kindLB) {
 			to = StatusError
 		}
 		prov = append(prov, &eventsv1.StatusChange{Kind: kind, Id: id, ProvisioningStatus: to})
