@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,87 +29,11 @@ import (
 // amphora stale, the failover saga builds a replacement. The heartbeat
 // timeout is 3 s here (Octavia's default is 60 s).
 func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces; skipping")
-	}
-	for _, bin := range []string{"ip", "haproxy"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing (scripts/ensure-haproxy.sh installs it)", bin)
-			}
-			t.Skipf("%s is not installed; skipping", bin)
-		}
-	}
-	if testing.Short() {
-		t.Skip("end-to-end failover test; skipped with -short")
-	}
-	agent := filepath.Join(t.TempDir(), "ostia-agent")
-	if out, err := exec.Command("go", "build", "-o", agent, "github.com/ostia/ostia/cmd/ostia-agent").CombinedOutput(); err != nil {
-		t.Fatalf("build ostia-agent: %v\n%s", err, out)
-	}
-	_, dbURL := testkit.NewDatabase(t)
-	// haproxy's unix sockets live below the state dir: keep it short.
-	stateDir, err := os.MkdirTemp("/tmp", "ofo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(stateDir)
 	const bridge, subnet, gateway, vip = "ostiafo0", "172.30.9.0/24", "172.30.9.1", "172.30.9.2"
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
-	env := &environment{stdout: stdout, stderr: stderr, environ: []string{
-		"OSTIA_DATABASE_URL=" + dbURL,
-		"OSTIA_KAFKA_DATA_DIR=" + t.TempDir(),
-		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", freePort(t)),
-		"OSTIA_API_BIND=127.0.0.1:0",
-		"OSTIA_METRICS_BIND=127.0.0.1:0",
-		fmt.Sprintf("OSTIA_HEALTH_BIND=127.0.0.1:%d", freeUDPPort(t)),
-		"OSTIA_HEALTH_HEARTBEAT_INTERVAL=1s",
-		"OSTIA_HEALTH_HEARTBEAT_TIMEOUT=3s",
-		"OSTIA_HEALTH_CHECK_INTERVAL=1s",
-		"OSTIA_WORKER_DRIVER=local",
-		"OSTIA_LOCAL_STATE_DIR=" + stateDir,
-		"OSTIA_LOCAL_AGENT_BINARY=" + agent,
-		"OSTIA_LOCAL_BRIDGE=" + bridge,
-		"OSTIA_LOCAL_VIP_SUBNET=" + subnet,
-		"OSTIA_LOCAL_MANAGEMENT_SUBNET=127.43.0.0/16",
-	}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, env, []string{"up"}) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("ostia up exited %d; stderr:\n%s", code, stderr.String())
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("ostia up did not stop after cancel")
-		}
-	}
-	defer func() {
-		stop()
-		killUnder(stateDir)
-		_ = exec.Command("ip", "link", "del", bridge).Run()
-	}()
-	apiRe := regexp.MustCompile(`Octavia v2 API: (http://\S+)`)
-	var api string
-	testkit.Eventually(t, 60*time.Second, 50*time.Millisecond, func() bool {
-		if m := apiRe.FindStringSubmatch(stdout.String()); m != nil {
-			api = m[1] + "/v2/lbaas"
-			return true
-		}
-		return false
-	}, "ostia up never said where the API listens; stderr:\n%s", stderr.String())
-
+	u := startLocalUp(t, bridge, subnet, "127.43.0.0/16")
+	api, stateDir, stderr := u.api, u.stateDir, u.stderr
 	// A member on the bridge's address (the bridge exists once up runs).
-	var ln net.Listener
-	ln, err = net.Listen("tcp", gateway+":0")
+	ln, err := net.Listen("tcp", gateway+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,4 +166,119 @@ func killUnder(dir string) int {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
 	return len(pids)
+}
+
+// localUp is a running `ostia up` with the local driver.
+type localUp struct {
+	api      string // .../v2/lbaas
+	stateDir string
+	stderr   *syncBuffer
+}
+
+var (
+	agentOnce sync.Once
+	agentPath string
+	agentErr  error
+)
+
+// buildAgent builds ostia-agent once per test binary.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	agentOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ostia-agent-build")
+		if err != nil {
+			agentErr = err
+			return
+		}
+		agentPath = filepath.Join(dir, "ostia-agent")
+		if out, err := exec.Command("go", "build", "-o", agentPath, "github.com/ostia/ostia/cmd/ostia-agent").CombinedOutput(); err != nil {
+			agentErr = fmt.Errorf("build ostia-agent: %v\n%s", err, out)
+		}
+	})
+	if agentErr != nil {
+		t.Fatal(agentErr)
+	}
+	return agentPath
+}
+
+// startLocalUp runs `ostia up` with the local driver on its own bridge and
+// VIP subnet, with a 1 s heartbeat interval and a 3 s timeout; extra are
+// more OSTIA_* settings. Everything is stopped and removed at the end.
+func startLocalUp(t *testing.T, bridge, subnet, mgmt string, extra ...string) *localUp {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces; skipping")
+	}
+	for _, bin := range []string{"ip", "haproxy"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is missing (scripts/ensure-haproxy.sh installs it)", bin)
+			}
+			t.Skipf("%s is not installed; skipping", bin)
+		}
+	}
+	if testing.Short() {
+		t.Skip("end-to-end failover test; skipped with -short")
+	}
+	agent := buildAgent(t)
+	_, dbURL := testkit.NewDatabase(t)
+	// haproxy's unix sockets live below the state dir: keep it short.
+	stateDir, err := os.MkdirTemp("/tmp", "ofo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(stateDir) })
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	env := &environment{stdout: stdout, stderr: stderr, environ: []string{
+		"OSTIA_DATABASE_URL=" + dbURL,
+		"OSTIA_KAFKA_DATA_DIR=" + t.TempDir(),
+		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", freePort(t)),
+		"OSTIA_API_BIND=127.0.0.1:0",
+		"OSTIA_METRICS_BIND=127.0.0.1:0",
+		fmt.Sprintf("OSTIA_HEALTH_BIND=127.0.0.1:%d", freeUDPPort(t)),
+		"OSTIA_HEALTH_HEARTBEAT_INTERVAL=1s",
+		"OSTIA_HEALTH_HEARTBEAT_TIMEOUT=3s",
+		"OSTIA_HEALTH_CHECK_INTERVAL=1s",
+		"OSTIA_WORKER_DRIVER=local",
+		"OSTIA_LOCAL_STATE_DIR=" + stateDir,
+		"OSTIA_LOCAL_AGENT_BINARY=" + agent,
+		"OSTIA_LOCAL_BRIDGE=" + bridge,
+		"OSTIA_LOCAL_VIP_SUBNET=" + subnet,
+		"OSTIA_LOCAL_MANAGEMENT_SUBNET=" + mgmt,
+	}}
+	env.environ = append(env.environ, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, env, []string{"up"}) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("ostia up exited %d; stderr:\n%s", code, stderr.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("ostia up did not stop after cancel")
+		}
+	}
+	t.Cleanup(func() {
+		stop()
+		killUnder(stateDir)
+		_ = exec.Command("ip", "link", "del", bridge).Run()
+	})
+	apiRe := regexp.MustCompile(`Octavia v2 API: (http://\S+)`)
+	var api string
+	testkit.Eventually(t, 60*time.Second, 50*time.Millisecond, func() bool {
+		if m := apiRe.FindStringSubmatch(stdout.String()); m != nil {
+			api = m[1] + "/v2/lbaas"
+			return true
+		}
+		return false
+	}, "ostia up never said where the API listens; stderr:\n%s", stderr.String())
+	return &localUp{api: api, stateDir: stateDir, stderr: stderr}
 }
