@@ -125,8 +125,8 @@ func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 404
 	}, "the load balancer was not deleted")
-	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool { return len(pidsUnder(stateDir)) == 0 },
-		"amphora processes left after the delete")
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool { return amphoraeGone(stateDir) },
+		"amphora processes, namespaces or directories left after the delete")
 }
 
 func freeUDPPort(t *testing.T) int {
@@ -158,6 +158,17 @@ func pidsUnder(dir string) []int {
 		}
 	}
 	return out
+}
+
+// amphoraeGone reports that the local driver removed every amphora under
+// its state dir: no process, and no amphora directory (removed last, after
+// the network namespace).
+func amphoraeGone(stateDir string) bool {
+	if len(pidsUnder(stateDir)) > 0 {
+		return false
+	}
+	entries, err := os.ReadDir(filepath.Join(stateDir, "a"))
+	return err == nil && len(entries) == 0
 }
 
 func killUnder(dir string) int {

@@ -196,8 +196,8 @@ func TestLocalTrafficThroughTheAPI(t *testing.T) {
 	}, "traffic still reaches the removed member")
 
 	u.call(t, "DELETE", "/loadbalancers/"+lbID+"?cascade=true", nil)
-	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool { return len(pidsUnder(u.stateDir)) == 0 },
-		"amphora processes left after the delete")
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool { return amphoraeGone(u.stateDir) },
+		"amphora processes, namespaces or directories left after the delete")
 }
 
 // TestLocalActiveStandbyThroughTheAPI makes an ACTIVE_STANDBY load balancer
@@ -285,6 +285,6 @@ func TestLocalActiveStandbyThroughTheAPI(t *testing.T) {
 		}
 	}
 	u.call(t, "DELETE", "/loadbalancers/"+lbID+"?cascade=true", nil)
-	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool { return len(pidsUnder(u.stateDir)) == 0 },
-		"amphora processes left after the delete")
+	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool { return amphoraeGone(u.stateDir) },
+		"amphora processes, namespaces or directories left after the delete")
 }
