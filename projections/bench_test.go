@@ -3,8 +3,14 @@ package projections_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -13,6 +19,10 @@ import (
 	lb "github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/internal/eventstore"
+	"github.com/ostia/ostia/internal/messaging"
+	"github.com/ostia/ostia/internal/relay"
+	"github.com/ostia/ostia/internal/relay/relaytest"
+	"github.com/ostia/ostia/internal/testkit"
 	"github.com/ostia/ostia/projections"
 	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 )
@@ -125,4 +135,97 @@ func BenchmarkReplay(b *testing.B) {
 			b.ReportMetric(float64(events)/(build+drop).Seconds(), "events/s-incl-drop")
 		})
 	}
+}
+
+// BenchmarkProjectionLag measures the projection lag under a steady write
+// load: commands at OSTIA_PROJ_RATE per second (default 200) for
+// OSTIA_PROJ_SECONDS (default 10) through the command service, published by
+// the relay to the embedded broker and applied by the projection consumer
+// alone (no inline path). Lag is from the event's occurred_at to the
+// consumer's commit of its read-model change. One iteration is one run
+// (use -benchtime=1x).
+func BenchmarkProjectionLag(b *testing.B) {
+	rate := envIntOr("OSTIA_PROJ_RATE", 200)
+	secs := envIntOr("OSTIA_PROJ_SECONDS", 10)
+	for range b.N {
+		h := relaytest.New(b, relaytest.Config{Partitions: 6})
+		e := newEnvOn(b, h.Pool, false)
+		h.StartRelay(relay.Config{HolderID: "relay-bench"})
+		var mu sync.Mutex
+		var lags []time.Duration
+		// appended: when each event (aggregate/version) was committed.
+		appended := map[string]time.Time{}
+		inner := e.proj.Handler()
+		c, err := e.proj.NewConsumer(messaging.ConsumerConfig{Brokers: h.Addrs(), Logger: quietLogger(),
+			Handler: func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
+				if err := inner(ctx, tx, env); err != nil {
+					return err
+				}
+				key := fmt.Sprintf("%s/%d", env.GetAggregateId(), env.GetAggregateVersion())
+				messaging.AfterCommit(ctx, func() {
+					mu.Lock()
+					if at, ok := appended[key]; ok {
+						lags = append(lags, time.Since(at))
+					}
+					mu.Unlock()
+				})
+				return nil
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		// A pool of load balancers to update round robin.
+		var ids []string
+		for i := range 50 {
+			id := e.createLB(fmt.Sprintf("p%d", i%5))
+			e.complete(id)
+			ids = append(ids, id)
+		}
+		b.ResetTimer()
+		start := time.Now()
+		sent := 0
+		for time.Since(start) < time.Duration(secs)*time.Second {
+			id := ids[sent%len(ids)]
+			for _, cmd := range []lb.Command{lb.UpdateLoadBalancer{Description: aggregates.Value(fmt.Sprintf("d%d", sent))},
+				lb.CompleteProvisioning{Reason: "bench"}} {
+				_, envs, err := e.svc.LoadBalancer(context.Background(), e.md, id, cmd)
+				if err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now()
+				mu.Lock()
+				for _, env := range envs {
+					appended[fmt.Sprintf("%s/%d", env.GetAggregateId(), env.GetAggregateVersion())] = now
+				}
+				mu.Unlock()
+			}
+			sent += 2
+			if ahead := time.Duration(float64(sent)/float64(rate)*float64(time.Second)) - time.Since(start); ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+		elapsed := time.Since(start)
+		testkit.Eventually(b, 60*time.Second, 50*time.Millisecond, func() bool { return e.lagging() == 0 }, "consumer did not catch up")
+		b.StopTimer()
+		_ = c.Close()
+		mu.Lock()
+		slices.Sort(lags)
+		pct := func(p float64) time.Duration { return lags[min(len(lags)-1, int(p*float64(len(lags))))] }
+		b.ReportMetric(float64(sent)/elapsed.Seconds(), "commands/s")
+		b.ReportMetric(float64(pct(0.5).Milliseconds()), "p50_lag_ms")
+		b.ReportMetric(float64(pct(0.99).Milliseconds()), "p99_lag_ms")
+		b.Logf("%d commands in %s, %d events applied by the consumer; lag p50 %s p90 %s p99 %s max %s", sent,
+			elapsed.Round(time.Millisecond), len(lags), pct(0.5), pct(0.9), pct(0.99), lags[len(lags)-1])
+		mu.Unlock()
+	}
+}
+
+func envIntOr(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
 }
