@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,34 +27,6 @@ type ostia struct {
 	// HealthAddr is the UDP address heartbeats go to; HeartbeatKey their key.
 	HealthAddr   string
 	HeartbeatKey string
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func freeUDPPort(t *testing.T) int {
@@ -111,7 +82,7 @@ func runOstia(t *testing.T, bin, dir, dbURL string, extra []string) (*ostia, err
 	env = append(env,
 		"OSTIA_DATABASE_URL="+dbURL,
 		"OSTIA_KAFKA_DATA_DIR="+filepath.Join(dir, "kafka"),
-		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", freeTCPPort(t)),
+		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", testkit.FreePort(t)),
 		"OSTIA_API_BIND=127.0.0.1:0",
 		"OSTIA_METRICS_BIND=127.0.0.1:0",
 		"OSTIA_HEALTH_BIND="+o.HealthAddr,
@@ -127,7 +98,7 @@ func runOstia(t *testing.T, bin, dir, dbURL string, extra []string) (*ostia, err
 	if err != nil {
 		return nil, err
 	}
-	stdout := &syncBuffer{}
+	stdout := &testkit.SyncBuffer{}
 	cmd := exec.Command(bin, "up")
 	cmd.Dir = dir
 	cmd.Env = env

@@ -183,7 +183,7 @@ func killUnder(dir string) int {
 type localUp struct {
 	api      string // .../v2/lbaas
 	stateDir string
-	stderr   *syncBuffer
+	stderr   *testkit.SyncBuffer
 }
 
 var (
@@ -239,11 +239,11 @@ func startLocalUp(t *testing.T, bridge, subnet, mgmt string, extra ...string) *l
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(stateDir) })
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 	env := &environment{stdout: stdout, stderr: stderr, environ: []string{
 		"OSTIA_DATABASE_URL=" + dbURL,
 		"OSTIA_KAFKA_DATA_DIR=" + t.TempDir(),
-		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", freePort(t)),
+		fmt.Sprintf("OSTIA_KAFKA_EMBEDDED_PORT=%d", testkit.FreePort(t)),
 		"OSTIA_API_BIND=127.0.0.1:0",
 		"OSTIA_METRICS_BIND=127.0.0.1:0",
 		fmt.Sprintf("OSTIA_HEALTH_BIND=127.0.0.1:%d", freeUDPPort(t)),

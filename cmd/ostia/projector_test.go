@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -29,34 +27,6 @@ import (
 	"github.com/ostia/ostia/internal/testkit"
 	"github.com/ostia/ostia/projections"
 )
-
-// lockedBuffer is a buffer safe for the concurrent writes of a command.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func unusedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // stepClock moves one minute per decision.
 type stepClock struct {
@@ -119,10 +89,10 @@ func TestProjectorReplayAuditBillingCommands(t *testing.T) {
 	lbCmd(loadbalancer.CompleteProvisioning{})                               // t0+7m
 
 	// ostia projector
-	metricsPort := unusedPort(t)
+	metricsPort := testkit.FreePort(t)
 	environ := []string{"OSTIA_DATABASE_URL=" + dbURL, fmt.Sprintf("OSTIA_METRICS_BIND=127.0.0.1:%d", metricsPort),
 		"OSTIA_LOG_LEVEL=warn"}
-	stderr := &lockedBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	pctx, stop := context.WithCancel(ctx)
 	done := make(chan int, 1)
 	go func() {
@@ -153,7 +123,7 @@ func TestProjectorReplayAuditBillingCommands(t *testing.T) {
 
 	cmd := func(args ...string) (string, string) {
 		t.Helper()
-		out, errOut := &lockedBuffer{}, &lockedBuffer{}
+		out, errOut := &testkit.SyncBuffer{}, &testkit.SyncBuffer{}
 		if code := run(ctx, &environment{stdout: out, stderr: errOut, environ: environ}, args); code != 0 {
 			t.Fatalf("ostia %v exited with %d: %s", args, code, errOut)
 		}

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,43 +22,15 @@ import (
 	"github.com/ostia/ostia/internal/testkit"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a command.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // TestUpRunsTheSingleMachineDefault starts `ostia up` in-process on a fresh
 // database and data dir, checks that it says where the API listens, that the
 // API answers, and that an event appended to the store travels through the
 // relay and the embedded broker to a Kafka consumer (`ostia events tail`).
 func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 	_, dbURL := testkit.NewDatabase(t)
-	kafkaPort := freePort(t)
-	stdout := &syncBuffer{}
-	stderr := &syncBuffer{}
+	kafkaPort := testkit.FreePort(t)
+	stdout := &testkit.SyncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	env := &environment{stdout: stdout, stderr: stderr, environ: []string{
 		"OSTIA_DATABASE_URL=" + dbURL,
 		"OSTIA_KAFKA_DATA_DIR=" + t.TempDir(),
@@ -124,7 +93,7 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 		loadbalancer.CreateLoadBalancer{ID: lbID, ProjectID: "p1", VipSubnetID: uuid.NewString()}); err != nil {
 		t.Fatal(err)
 	}
-	tailOut := &syncBuffer{}
+	tailOut := &testkit.SyncBuffer{}
 	tailCtx, stopTail := context.WithCancel(ctx)
 	tailDone := make(chan error, 1)
 	go func() {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/ostia/ostia/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -181,7 +182,7 @@ func TestAgentCallsAndErrorKinds(t *testing.T) {
 	}
 
 	backend := startBackend(t, "member-a")
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	lbID := "lb-" + strings.ReplaceAll(ampID[:8], "-", "")
 	conf := fmt.Sprintf(`global
     maxconn 100
@@ -291,16 +292,6 @@ func startBackend(t *testing.T, name string) string {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return lis.Addr().String()
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lis.Close()
-	return lis.Addr().(*net.TCPAddr).Port
 }
 
 func get(t *testing.T, port int) string {
