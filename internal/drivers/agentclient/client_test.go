@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/ostia/ostia/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,7 @@ import (
 	"github.com/ostia/ostia/agent"
 	"github.com/ostia/ostia/internal/drivers/agentclient"
 	"github.com/ostia/ostia/internal/pki"
+	"github.com/ostia/ostia/internal/testkit"
 	"github.com/ostia/ostia/sagas/ports"
 	"github.com/ostia/ostia/sagas/saga"
 )
