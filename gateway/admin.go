@@ -200,12 +200,20 @@ var (
 		links: "availability_zone_profile_links", rbac: "availability-zone-profile"}
 )
 
-// catalogCommand runs a catalog command and answers the object (status
-// code and key) from the read model; key "" answers 204.
-func (a *api) catalogCommand(w http.ResponseWriter, r *http.Request, action string, cmd catalog.Command, k views.Kind, key, id string, status int) {
+// catalogCommand checks the RBAC action, then the extra checks (which may
+// answer 400 only to an authorized caller), runs a catalog command and
+// answers the object (status code and key) from the read model; key ""
+// answers 204.
+func (a *api) catalogCommand(w http.ResponseWriter, r *http.Request, action string, cmd catalog.Command, k views.Kind, key, id string, status int, checks ...func() error) {
 	if err := a.authorize(r, action, creds(r).ProjectID); err != nil {
 		a.fail(w, r, err)
 		return
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			a.fail(w, r, err)
+			return
+		}
 	}
 	_, envs, err := a.cfg.Commands.Catalog(r.Context(), a.metadata(r, ""), cmd)
 	if err != nil {
@@ -301,17 +309,10 @@ func (a *api) createFlavorProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.authorize(r, "flavor-profile:post", creds(r).ProjectID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.checkProvider(b.ProviderName); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	cmd := b.Command()
 	cmd.ID = a.newID()
-	a.catalogCommand(w, r, "flavor-profile:post", cmd, views.KindFlavorProfile, "flavorprofile", cmd.ID, http.StatusCreated)
+	a.catalogCommand(w, r, "flavor-profile:post", cmd, views.KindFlavorProfile, "flavorprofile", cmd.ID, http.StatusCreated,
+		func() error { return a.checkProvider(b.ProviderName) })
 }
 
 func (a *api) updateFlavorProfile(w http.ResponseWriter, r *http.Request) {
@@ -321,15 +322,8 @@ func (a *api) updateFlavorProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.authorize(r, "flavor-profile:put", creds(r).ProjectID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.checkProvider(b.ProviderName); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.catalogCommand(w, r, "flavor-profile:put", b.Command(id), views.KindFlavorProfile, "flavorprofile", id, http.StatusOK)
+	a.catalogCommand(w, r, "flavor-profile:put", b.Command(id), views.KindFlavorProfile, "flavorprofile", id, http.StatusOK,
+		func() error { return a.checkProvider(b.ProviderName) })
 }
 
 func (a *api) deleteFlavorProfile(w http.ResponseWriter, r *http.Request) {
@@ -386,17 +380,10 @@ func (a *api) createAZProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.authorize(r, "availability-zone-profile:post", creds(r).ProjectID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.checkProvider(b.ProviderName); err != nil {
-		a.fail(w, r, err)
-		return
-	}
 	cmd := b.Command()
 	cmd.ID = a.newID()
-	a.catalogCommand(w, r, "availability-zone-profile:post", cmd, views.KindAvailabilityZoneProfile, "availability_zone_profile", cmd.ID, http.StatusCreated)
+	a.catalogCommand(w, r, "availability-zone-profile:post", cmd, views.KindAvailabilityZoneProfile, "availability_zone_profile", cmd.ID, http.StatusCreated,
+		func() error { return a.checkProvider(b.ProviderName) })
 }
 
 func (a *api) updateAZProfile(w http.ResponseWriter, r *http.Request) {
@@ -406,15 +393,8 @@ func (a *api) updateAZProfile(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	if err := a.authorize(r, "availability-zone-profile:put", creds(r).ProjectID); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	if err := a.checkProvider(b.ProviderName); err != nil {
-		a.fail(w, r, err)
-		return
-	}
-	a.catalogCommand(w, r, "availability-zone-profile:put", b.Command(id), views.KindAvailabilityZoneProfile, "availability_zone_profile", id, http.StatusOK)
+	a.catalogCommand(w, r, "availability-zone-profile:put", b.Command(id), views.KindAvailabilityZoneProfile, "availability_zone_profile", id, http.StatusOK,
+		func() error { return a.checkProvider(b.ProviderName) })
 }
 
 func (a *api) deleteAZProfile(w http.ResponseWriter, r *http.Request) {

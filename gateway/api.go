@@ -215,12 +215,13 @@ func storable(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
 }
 
-// lookup reads one live object of the read model.
-func (a *api) lookup(ctx context.Context, k views.Kind, id string) (*projections.Object, error) {
+// lookup reads one live object of the read model (only the given fields
+// of its API representation, when any).
+func (a *api) lookup(ctx context.Context, k views.Kind, id string, fields ...string) (*projections.Object, error) {
 	if !storable(id) {
 		return nil, notFound(k, id)
 	}
-	o, err := a.cfg.Views.Get(ctx, k, id)
+	o, err := a.cfg.Views.Get(ctx, k, id, fields...)
 	if errors.Is(err, projections.ErrNotFound) {
 		return nil, notFound(k, id)
 	}
@@ -268,14 +269,7 @@ func writeEmpty(w http.ResponseWriter, status int) {
 
 // show answers one object of the read model.
 func (a *api) show(w http.ResponseWriter, r *http.Request, k views.Kind, key, id string, fields []string) {
-	if !storable(id) {
-		a.fail(w, r, notFound(k, id))
-		return
-	}
-	o, err := a.cfg.Views.Get(r.Context(), k, id, fields...)
-	if errors.Is(err, projections.ErrNotFound) || (err == nil && o.ProvisioningStatus == loadbalancer.StatusDeleted) {
-		err = notFound(k, id)
-	}
+	o, err := a.lookup(r.Context(), k, id, fields...)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -13,7 +13,6 @@ import (
 	"github.com/ostia/ostia/aggregates/amphora"
 	"github.com/ostia/ostia/aggregates/commands"
 	"github.com/ostia/ostia/aggregates/loadbalancer"
-	"github.com/ostia/ostia/aggregates/project"
 	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/gateway"
 	"github.com/ostia/ostia/gateway/auth"
@@ -48,9 +47,7 @@ func (b *base) newGateway(pool *pgxpool.Pool, c *core, views *projections.Projec
 		}
 		api.MaxLimit = n
 	}
-	q := b.cfg.Quotas
-	api.QuotaDefaults = project.Limits{LoadBalancer: int64(q.LoadBalancer), Listener: int64(q.Listener), Pool: int64(q.Pool),
-		HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)}
+	api.QuotaDefaults = b.quotaDefaults()
 	if ac.AuthStrategy == config.AuthKeystone {
 		ks, err := auth.NewKeystone(auth.KeystoneConfig{AuthURL: ac.KeystoneURL, Username: ac.KeystoneServiceUser,
 			Password: ac.KeystoneServicePassword, ProjectName: ac.KeystoneServiceProject,

@@ -31,6 +31,13 @@ type core struct {
 	views *projections.Projector
 }
 
+// quotaDefaults are the configured [quotas] default limits.
+func (b *base) quotaDefaults() project.Limits {
+	q := b.cfg.Quotas
+	return project.Limits{LoadBalancer: int64(q.LoadBalancer), Listener: int64(q.Listener), Pool: int64(q.Pool),
+		HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)}
+}
+
 func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, error) {
 	reg, err := events.NewRegistry()
 	if err != nil {
@@ -48,12 +55,10 @@ func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, er
 	lbcfg.TimeoutTCPInspect = int64(b.cfg.HAProxy.TimeoutTCPInspect)
 	lbcfg.Topology = b.cfg.Worker.Topology
 	lbcfg.Provider = b.cfg.API.DefaultProvider
-	q := b.cfg.Quotas
 	svc, err := commands.New(commands.Config{
-		Handler:      h,
-		LoadBalancer: lbcfg,
-		QuotaDefaults: project.Limits{LoadBalancer: int64(q.LoadBalancer), Listener: int64(q.Listener), Pool: int64(q.Pool),
-			HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)},
+		Handler:       h,
+		LoadBalancer:  lbcfg,
+		QuotaDefaults: b.quotaDefaults(),
 		// Octavia skips quotas entirely without Keystone.
 		EnforceQuotas: b.cfg.API.AuthStrategy != config.AuthNoAuth,
 	})
