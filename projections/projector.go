@@ -196,13 +196,7 @@ func (p *Projector) needs(ctx context.Context, env *eventsv1.Envelope) (bool, er
 	if building != nil && *building != current {
 		return true, nil
 	}
-	var stored int64
-	err = p.pool.QueryRow(ctx, `SELECT version FROM projection_checkpoints
-		WHERE projection = $1 AND generation = $2 AND aggregate_type = $3 AND aggregate_id = $4`,
-		projectionName, current, env.GetAggregateType(), env.GetAggregateId()).Scan(&stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return true, nil
-	}
+	stored, err := checkpointOf(ctx, p.pool, current, env.GetAggregateType(), env.GetAggregateId())
 	if err != nil {
 		return true, err
 	}
@@ -264,16 +258,28 @@ func (p *Projector) Apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope
 	return nil
 }
 
+// checkpointOf is the version of an aggregate a generation has applied
+// (0: none yet).
+func checkpointOf(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, gen int64, aggType, aggID string) (int64, error) {
+	var stored int64
+	err := q.QueryRow(ctx, `SELECT version FROM projection_checkpoints
+		WHERE projection = $1 AND generation = $2 AND aggregate_type = $3 AND aggregate_id = $4`,
+		projectionName, gen, aggType, aggID).Scan(&stored)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("read checkpoint of %s %s: %w", aggType, aggID, err)
+	}
+	return stored, nil
+}
+
 func cacheKey(aggregateType, id string) string { return aggregateType + "/" + id }
 
 func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *eventsv1.Envelope) error {
 	aggType, aggID, version := env.GetAggregateType(), env.GetAggregateId(), env.GetAggregateVersion()
-	var stored int64
-	err := tx.QueryRow(ctx, `SELECT version FROM projection_checkpoints
-		WHERE projection = $1 AND generation = $2 AND aggregate_type = $3 AND aggregate_id = $4`,
-		projectionName, gen, aggType, aggID).Scan(&stored)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("read checkpoint of %s %s: %w", aggType, aggID, err)
+	stored, err := checkpointOf(ctx, tx, gen, aggType, aggID)
+	if err != nil {
+		return err
 	}
 	if version <= stored {
 		p.metrics.skipped.WithLabelValues(aggType).Inc()

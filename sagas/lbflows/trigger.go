@@ -154,32 +154,35 @@ func (f *Flows) Consumers(cfg TriggerConfig) ([]*messaging.Consumer, error) {
 // them all.
 func (f *Flows) filter(flow string, cfg TriggerConfig) func(context.Context, *eventsv1.Envelope) (bool, error) {
 	return func(ctx context.Context, env *eventsv1.Envelope) (bool, error) {
-		if env.GetAggregateType() != events.AggregateLoadBalancer && env.GetAggregateType() != events.AggregateAmphora {
-			return false, nil
-		}
-		payload, err := cfg.Registry.Decode(env)
+		_, ok, err := f.startOf(ctx, flow, cfg, env)
 		if err != nil {
-			return true, nil // the handler reports it
+			return true, err // the handler reports it
 		}
-		req, ok, err := f.StartFor(ctx, env, payload)
-		if err != nil {
-			return true, err
-		}
-		return ok && req.Type == flow, nil
+		return ok, nil
 	}
+}
+
+// startOf is the saga an event starts for this consumer's flow (ok false:
+// none); an undecodable event is a permanent error.
+func (f *Flows) startOf(ctx context.Context, flow string, cfg TriggerConfig, env *eventsv1.Envelope) (saga.StartRequest, bool, error) {
+	if env.GetAggregateType() != events.AggregateLoadBalancer && env.GetAggregateType() != events.AggregateAmphora {
+		return saga.StartRequest{}, false, nil
+	}
+	payload, err := cfg.Registry.Decode(env)
+	if err != nil {
+		return saga.StartRequest{}, false, fmt.Errorf("%w: %w", messaging.ErrPermanent, err)
+	}
+	req, ok, err := f.StartFor(ctx, env, payload)
+	if err != nil || !ok || req.Type != flow {
+		return saga.StartRequest{}, false, err
+	}
+	return req, true, nil
 }
 
 func (f *Flows) handler(flow string, cfg TriggerConfig) messaging.Handler {
 	return func(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope) error {
-		if env.GetAggregateType() != events.AggregateLoadBalancer && env.GetAggregateType() != events.AggregateAmphora {
-			return nil
-		}
-		payload, err := cfg.Registry.Decode(env)
-		if err != nil {
-			return fmt.Errorf("%w: %w", messaging.ErrPermanent, err)
-		}
-		req, ok, err := f.StartFor(ctx, env, payload)
-		if err != nil || !ok || req.Type != flow {
+		req, ok, err := f.startOf(ctx, flow, cfg, env)
+		if err != nil || !ok {
 			return err
 		}
 		started, err := cfg.Store.StartTx(ctx, tx, req)
