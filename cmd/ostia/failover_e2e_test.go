@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,81 +26,29 @@ import (
 // amphora stale, the failover saga builds a replacement. The heartbeat
 // timeout is 3 s here (Octavia's default is 60 s).
 func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
-	const bridge, subnet, gateway, vip = "ostiafo0", "172.30.9.0/24", "172.30.9.1", "172.30.9.2"
-	u := startLocalUp(t, bridge, subnet, "127.43.0.0/16")
-	api, stateDir, stderr := u.api, u.stateDir, u.stderr
+	requireLocalE2E(t, "ip", "haproxy")
+	const gateway, vip = "172.30.9.1", "172.30.9.2"
+	u := startLocalUp(t, "ostiafo0", "172.30.9.0/24", "127.43.0.0/16")
 	// A member on the bridge's address (the bridge exists once up runs).
-	ln, err := net.Listen("tcp", gateway+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	member := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "member-1") })}
-	go func() { _ = member.Serve(ln) }()
-	defer member.Close()
-	memberPort := ln.Addr().(*net.TCPAddr).Port
-
-	call := func(method, path string, body any) map[string]any {
-		t.Helper()
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, api+path, rd)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-Project-Id", "p1")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, raw)
-		}
-		var out map[string]any
-		_ = json.Unmarshal(raw, &out)
-		return out
-	}
-	status := func(lbID string) string {
-		lb, _ := call("GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)
-		s, _ := lb["provisioning_status"].(string)
-		return s
-	}
-	waitActive := func(lbID string) {
-		t.Helper()
-		testkit.Eventually(t, 60*time.Second, 50*time.Millisecond, func() bool {
-			s := status(lbID)
-			if s == "ERROR" {
-				t.Fatalf("load balancer %s went to ERROR; stderr:\n%s", lbID, stderr.String())
-			}
-			return s == "ACTIVE"
-		}, "load balancer %s did not become ACTIVE", lbID)
-	}
-	lb := call("POST", "/loadbalancers", map[string]any{"loadbalancer": map[string]any{
+	memberPort := namedMember(t, gateway, "member-1")
+	lb := u.call(t, "POST", "/loadbalancers", map[string]any{"loadbalancer": map[string]any{
 		"vip_subnet_id": "8f0b8a61-5c2f-4b8b-9b8e-4a0bd1d0c0de", "listeners": []any{map[string]any{
 			"protocol": "HTTP", "protocol_port": 80, "default_pool": map[string]any{
 				"name": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": []any{map[string]any{
 					"address": gateway, "protocol_port": memberPort}}}}}}})["loadbalancer"].(map[string]any)
 	lbID := lb["id"].(string)
-	waitActive(lbID)
-	if got, _ := call("GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)["vip_address"].(string); got != vip {
+	u.waitActive(t, lbID, 60*time.Second)
+	if got, _ := u.call(t, "GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)["vip_address"].(string); got != vip {
 		t.Fatalf("VIP %q, want %s", got, vip)
 	}
-	client := &http.Client{Timeout: 500 * time.Millisecond}
 	serving := func() bool {
-		resp, err := client.Get("http://" + vip + "/")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == 200 && string(b) == "member-1"
+		a, err := getVIP("http://" + vip + "/")
+		return err == nil && a.status == http.StatusOK && a.body == "member-1"
 	}
 	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, serving, "the VIP does not serve the member")
 
 	// Kill the amphora: its agent and its haproxy.
-	killed := killUnder(stateDir)
+	killed := killUnder(u.stateDir)
 	if killed == 0 {
 		t.Fatal("found no amphora process to kill")
 	}
@@ -112,12 +57,12 @@ func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
 	testkit.Eventually(t, 90*time.Second, 100*time.Millisecond, serving, "the VIP never served again after the amphora was killed")
 	t.Logf("amphora killed (%d processes) -> replacement serving traffic: %s (heartbeat timeout 3 s, interval 1 s)",
 		killed, time.Since(start).Round(10*time.Millisecond))
-	waitActive(lbID)
+	u.waitActive(t, lbID, 60*time.Second)
 
 	// Clean up through the API: nothing may be left behind.
-	call("DELETE", "/loadbalancers/"+lbID+"?cascade=true", nil)
+	u.call(t, "DELETE", "/loadbalancers/"+lbID+"?cascade=true", nil)
 	testkit.Eventually(t, 60*time.Second, 100*time.Millisecond, func() bool {
-		req, _ := http.NewRequest("GET", api+"/loadbalancers/"+lbID, nil)
+		req, _ := http.NewRequest("GET", u.api+"/loadbalancers/"+lbID, nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return false
@@ -125,7 +70,7 @@ func TestLocalAmphoraFailoverEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 404
 	}, "the load balancer was not deleted")
-	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool { return amphoraeGone(stateDir) },
+	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool { return amphoraeGone(u.stateDir) },
 		"amphora processes, namespaces or directories left after the delete")
 }
 
@@ -217,20 +162,7 @@ func buildAgent(t *testing.T) string {
 // more OSTIA_* settings. Everything is stopped and removed at the end.
 func startLocalUp(t *testing.T, bridge, subnet, mgmt string, extra ...string) *localUp {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for network namespaces; skipping")
-	}
-	for _, bin := range []string{"ip", "haproxy"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing (scripts/ensure-haproxy.sh installs it)", bin)
-			}
-			t.Skipf("%s is not installed; skipping", bin)
-		}
-	}
-	if testing.Short() {
-		t.Skip("end-to-end failover test; skipped with -short")
-	}
+	requireLocalE2E(t, "ip", "haproxy")
 	agent := buildAgent(t)
 	_, dbURL := testkit.NewDatabase(t)
 	// haproxy's unix sockets live below the state dir: keep it short.

@@ -48,9 +48,9 @@ func (u *localUp) call(t *testing.T, method, path string, body any) map[string]a
 	return out
 }
 
-func (u *localUp) waitActive(t *testing.T, lbID string) {
+func (u *localUp) waitActive(t *testing.T, lbID string, timeout time.Duration) {
 	t.Helper()
-	testkit.Eventually(t, 90*time.Second, 50*time.Millisecond, func() bool {
+	testkit.Eventually(t, timeout, 50*time.Millisecond, func() bool {
 		lb, _ := u.call(t, "GET", "/loadbalancers/"+lbID, nil)["loadbalancer"].(map[string]any)
 		switch lb["provisioning_status"] {
 		case "ERROR":
@@ -80,7 +80,10 @@ func namedMember(t *testing.T, host, name string) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-type vipAnswer struct{ body, from string }
+type vipAnswer struct {
+	status     int
+	body, from string
+}
 
 func getVIP(url string) (vipAnswer, error) {
 	c := &http.Client{Timeout: 500 * time.Millisecond}
@@ -93,15 +96,17 @@ func getVIP(url string) (vipAnswer, error) {
 	if err != nil {
 		return vipAnswer{}, err
 	}
-	return vipAnswer{body: string(b), from: resp.Header.Get("X-Seen-From")}, nil
+	return vipAnswer{status: resp.StatusCode, body: string(b), from: resp.Header.Get("X-Seen-From")}, nil
 }
 
-func requireLocalE2E(t *testing.T) {
+// requireLocalE2E skips (fails under CI when a tool is missing) unless
+// the machine can run local amphorae with the given tools.
+func requireLocalE2E(t *testing.T, tools ...string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces; skipping")
 	}
-	for _, bin := range []string{"ip", "haproxy", "keepalived"} {
+	for _, bin := range tools {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") != "" {
 				t.Fatalf("%s is missing (scripts/ensure-haproxy.sh installs it)", bin)
@@ -119,7 +124,7 @@ func requireLocalE2E(t *testing.T) {
 // members, a removed member gets nothing more, and an L7 policy sends a
 // path prefix to a second pool.
 func TestLocalTrafficThroughTheAPI(t *testing.T) {
-	requireLocalE2E(t)
+	requireLocalE2E(t, "ip", "haproxy", "keepalived")
 	const gateway, vip = "172.30.10.1", "172.30.10.2"
 	u := startLocalUp(t, "ostiatr0", "172.30.10.0/24", "127.44.0.0/16")
 	p1, p2, p3 := namedMember(t, gateway, "m1"), namedMember(t, gateway, "m2"), namedMember(t, gateway, "api")
@@ -127,20 +132,20 @@ func TestLocalTrafficThroughTheAPI(t *testing.T) {
 	lb := u.call(t, "POST", "/loadbalancers", map[string]any{"loadbalancer": map[string]any{
 		"vip_subnet_id": "8f0b8a61-5c2f-4b8b-9b8e-4a0bd1d0c0de"}})["loadbalancer"].(map[string]any)
 	lbID := lb["id"].(string)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	lis := u.call(t, "POST", "/listeners", map[string]any{"listener": map[string]any{
 		"loadbalancer_id": lbID, "protocol": "HTTP", "protocol_port": 80}})["listener"].(map[string]any)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	pool := u.call(t, "POST", "/pools", map[string]any{"pool": map[string]any{
 		"listener_id": lis["id"], "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})["pool"].(map[string]any)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	poolID := pool["id"].(string)
 	var memberIDs []string
 	for _, port := range []int{p1, p2} {
 		m := u.call(t, "POST", "/pools/"+poolID+"/members", map[string]any{"member": map[string]any{
 			"address": gateway, "protocol_port": port}})["member"].(map[string]any)
 		memberIDs = append(memberIDs, m["id"].(string))
-		u.waitActive(t, lbID)
+		u.waitActive(t, lbID, 90*time.Second)
 	}
 	url := "http://" + vip + "/"
 	// Round robin: consecutive answers alternate between the members.
@@ -166,16 +171,16 @@ func TestLocalTrafficThroughTheAPI(t *testing.T) {
 	// L7: /api goes to a second pool.
 	apiPool := u.call(t, "POST", "/pools", map[string]any{"pool": map[string]any{
 		"loadbalancer_id": lbID, "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN"}})["pool"].(map[string]any)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	u.call(t, "POST", "/pools/"+apiPool["id"].(string)+"/members", map[string]any{"member": map[string]any{
 		"address": gateway, "protocol_port": p3}})
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	pol := u.call(t, "POST", "/l7policies", map[string]any{"l7policy": map[string]any{
 		"listener_id": lis["id"], "action": "REDIRECT_TO_POOL", "redirect_pool_id": apiPool["id"]}})["l7policy"].(map[string]any)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	u.call(t, "POST", "/l7policies/"+pol["id"].(string)+"/rules", map[string]any{"rule": map[string]any{
 		"type": "PATH", "compare_type": "STARTS_WITH", "value": "/api"}})
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {
 		a, err := getVIP("http://" + vip + "/api/v1")
 		b, err2 := getVIP(url)
@@ -184,7 +189,7 @@ func TestLocalTrafficThroughTheAPI(t *testing.T) {
 
 	// Remove m2: only m1 answers.
 	u.call(t, "DELETE", "/pools/"+poolID+"/members/"+memberIDs[1], nil)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	testkit.Eventually(t, 20*time.Second, 100*time.Millisecond, func() bool {
 		for range 6 {
 			a, err := getVIP(url)
@@ -205,7 +210,7 @@ func TestLocalTrafficThroughTheAPI(t *testing.T) {
 // MASTER amphora's haproxy, and measures how long until the VIP answers
 // again, from the BACKUP (seen by the member as the requests' source).
 func TestLocalActiveStandbyThroughTheAPI(t *testing.T) {
-	requireLocalE2E(t)
+	requireLocalE2E(t, "ip", "haproxy", "keepalived")
 	const gateway, vip = "172.30.11.1", "172.30.11.2"
 	// VRRP checks every second, two failures (Octavia: 5 s), so the test
 	// measures the failover, not the check period.
@@ -225,7 +230,7 @@ func TestLocalActiveStandbyThroughTheAPI(t *testing.T) {
 				"name": "p1", "protocol": "HTTP", "lb_algorithm": "ROUND_ROBIN", "members": []any{map[string]any{
 					"address": gateway, "protocol_port": port}}}}}}})["loadbalancer"].(map[string]any)
 	lbID := lb["id"].(string)
-	u.waitActive(t, lbID)
+	u.waitActive(t, lbID, 90*time.Second)
 	amps, _ := u.call(t, "GET", strings.TrimSuffix(u.api, "/lbaas")+"/octavia/amphorae?loadbalancer_id="+lbID, nil)["amphorae"].([]any)
 	if len(amps) != 2 {
 		t.Fatalf("%d amphorae for an ACTIVE_STANDBY load balancer", len(amps))
