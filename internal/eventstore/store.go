@@ -99,6 +99,24 @@ func (s *Store) Append(ctx context.Context, streams ...Stream) error {
 	return err
 }
 
+// AppendThen is Append that also runs then inside the same transaction,
+// after the events are written (versions and positions filled in), for
+// writes that must commit together with the events, such as an inline
+// projection. The whole transaction, then included, is re-run on
+// serialization failures.
+func (s *Store) AppendThen(ctx context.Context, then func(ctx context.Context, tx pgx.Tx) error, streams ...Stream) error {
+	err := postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.AppendTx(ctx, tx, streams...); err != nil {
+			return err
+		}
+		return then(ctx, tx)
+	})
+	if err == nil && s.appended != nil {
+		s.appended()
+	}
+	return err
+}
+
 // AppendTx is Append inside the caller's transaction, for callers that
 // change other tables atomically with the events. The caller must run the
 // transaction with postgres.RetryTx.
@@ -189,8 +207,12 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 			fmt.Fprintf(&q, "$%d", i*cols+c)
 		}
 		q.WriteString(")")
+		payload := e.Payload
+		if payload == nil {
+			payload = []byte{} // an event with every field at its default encodes to nothing, not NULL
+		}
 		args = append(args, e.EventId, e.AggregateType, e.AggregateId, e.AggregateVersion, e.Type,
-			e.ProjectId, e.CausationId, e.CorrelationId, e.Actor, e.OccurredAt.AsTime(), e.Payload)
+			e.ProjectId, e.CausationId, e.CorrelationId, e.Actor, e.OccurredAt.AsTime(), payload)
 	}
 	q.WriteString(" RETURNING aggregate_version, global_position")
 

@@ -97,7 +97,26 @@ func (d *Definition[S]) execute(ctx context.Context, x *execution) error {
 // must compensate.
 func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []*Step[S]) (bool, error) {
 	cfg := x.r.cfg
+	// pending holds recorded-to-be events (step starts and completions)
+	// not committed yet. They are committed before a step runs once
+	// CheckpointInterval has passed since the last commit, and always
+	// before the saga parks, fails or ends. Quick steps (a noop driver,
+	// a cached lookup) thus share one commit, while any step that takes
+	// real time is checkpointed on its own. A crash loses at most the
+	// uncommitted steps, which run again: steps are idempotent.
 	var pending []proto.Message
+	lastCommit := time.Now()
+	flush := func(extra ...proto.Message) error {
+		batch := append(pending, extra...)
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := x.append(ctx, batch...); err != nil {
+			return err
+		}
+		pending, lastCommit = nil, time.Now()
+		return nil
+	}
 	for _, step := range plan {
 		rec := x.h.steps[step.Name]
 		if rec != nil && rec.completed {
@@ -114,7 +133,7 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 		}
 		now := cfg.Store.now()
 		if rec != nil && rec.starts > 0 && now.Sub(rec.firstStarted) > timeout {
-			return true, d.fail(ctx, x, step.Name, rec.starts, fmt.Sprintf("step %s did not finish within %s", step.Name, timeout))
+			return true, d.fail(ctx, x, pending, step.Name, rec.starts, fmt.Sprintf("step %s did not finish within %s", step.Name, timeout))
 		}
 		info.Resumed = x.h.open == step.Name
 		if rec != nil {
@@ -123,13 +142,13 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 			info.Attempt = 1
 		}
 		// The previous step's completion is recorded together with this
-		// step's start: one commit per step instead of two. A crash before
-		// that commit re-runs the previous step, which is idempotent.
-		if err := x.append(ctx, append(pending, &eventsv1.SagaStepStarted{Step: step.Name, Attempt: int32(info.Attempt)})...); err != nil {
-			return false, err
+		// step's start: one commit per step at most, fewer for quick steps.
+		pending = append(pending, &eventsv1.SagaStepStarted{Step: step.Name, Attempt: int32(info.Attempt)})
+		if time.Since(lastCommit) >= cfg.CheckpointInterval {
+			if err := flush(); err != nil {
+				return false, err
+			}
 		}
-		pending = nil
-		rec = x.h.steps[step.Name]
 		start := time.Now()
 		callCtx, cancel := context.WithTimeout(withInfo(ctx, info), cfg.CallTimeout)
 		out, err := step.Do(callCtx, s)
@@ -141,7 +160,7 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 		x.r.metrics.observeStep(x.h.sagaType, step.Name, kind, time.Since(start))
 		switch kind {
 		case KindNone:
-			pending = []proto.Message{&eventsv1.SagaStepCompleted{Step: step.Name, Outputs: out}}
+			pending = append(pending, &eventsv1.SagaStepCompleted{Step: step.Name, Outputs: out})
 			if step.Apply != nil {
 				step.Apply(s, out)
 			}
@@ -149,20 +168,27 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 		case KindRetryAfter:
 			var ra *RetryAfterError
 			errors.As(err, &ra)
+			if err := flush(); err != nil {
+				return false, err
+			}
+			rec = x.h.steps[step.Name]
 			if cfg.Store.now().Sub(rec.firstStarted)+ra.Delay > timeout {
-				return true, d.fail(ctx, x, step.Name, info.Attempt,
+				return true, d.fail(ctx, x, nil, step.Name, info.Attempt,
 					fmt.Sprintf("step %s still waiting after %s: %s", step.Name, timeout, ra.Reason))
 			}
 			info.Logger.Debug("step waiting", "attempt", info.Attempt, "retry_after", ra.Delay, "reason", ra.Reason)
 			x.park(ra.Delay, 0)
 			return false, nil
 		case KindTransient:
-			failures := rec.transientFailures + 1
+			failures := 1
+			if rec != nil {
+				failures = rec.transientFailures + 1
+			}
 			if failures >= maxAttempts {
-				return true, d.fail(ctx, x, step.Name, info.Attempt,
+				return true, d.fail(ctx, x, pending, step.Name, info.Attempt,
 					fmt.Sprintf("step %s failed %d times: %v", step.Name, failures, err))
 			}
-			if err := x.append(ctx, &eventsv1.SagaStepFailed{Step: step.Name, Error: err.Error(), Attempt: int32(info.Attempt)}); err != nil {
+			if err := flush(&eventsv1.SagaStepFailed{Step: step.Name, Error: err.Error(), Attempt: int32(info.Attempt)}); err != nil {
 				return false, err
 			}
 			delay := backoff(cfg.MinBackoff, cfg.MaxBackoff, failures)
@@ -170,7 +196,7 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 			x.park(delay, 0)
 			return false, nil
 		case KindPermanent:
-			return true, d.fail(ctx, x, step.Name, info.Attempt, fmt.Sprintf("step %s: %v", step.Name, err))
+			return true, d.fail(ctx, x, pending, step.Name, info.Attempt, fmt.Sprintf("step %s: %v", step.Name, err))
 		}
 	}
 	// The last step's completion and the saga's end in one commit.
@@ -191,12 +217,15 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 	return false, nil
 }
 
-func (d *Definition[S]) fail(ctx context.Context, x *execution, step string, attempt int, reason string) error {
+// fail records a permanent failure of step, after the pending
+// (uncommitted) starts and completions so that compensation sees every step
+// that ran.
+func (d *Definition[S]) fail(ctx context.Context, x *execution, pending []proto.Message, step string, attempt int, reason string) error {
 	x.r.metrics.stepFailure(x.h.sagaType, step, KindPermanent)
 	x.log.Warn("saga step failed permanently; compensating", "step", step, "attempt", attempt, "reason", reason)
-	return x.append(ctx,
+	return x.append(ctx, append(pending,
 		&eventsv1.SagaStepFailed{Step: step, Error: reason, Permanent: true, Attempt: int32(attempt)},
-		&eventsv1.SagaCompensationStarted{Reason: reason})
+		&eventsv1.SagaCompensationStarted{Reason: reason})...)
 }
 
 // compensate undoes every started step in reverse order of first start,

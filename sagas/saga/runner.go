@@ -44,6 +44,12 @@ type RunnerConfig struct {
 	// StepTimeout is a step's deadline from its first start, waiting
 	// included, unless the step sets its own (default 10 min).
 	StepTimeout time.Duration
+	// CheckpointInterval: before a step runs, the progress not recorded
+	// yet is committed once this long has passed since the last commit.
+	// Steps quicker than this share a commit; a crash re-runs at most that
+	// much work (steps are idempotent). Default 20 ms; negative commits
+	// before every step.
+	CheckpointInterval time.Duration
 	// CallTimeout bounds one call of Do or Compensate (default 2 min).
 	CallTimeout time.Duration
 	// Logger defaults to slog.Default().
@@ -78,6 +84,12 @@ func (c *RunnerConfig) setDefaults() {
 	def(&c.MaxBackoff, 30*time.Second)
 	def(&c.StepTimeout, 10*time.Minute)
 	def(&c.CallTimeout, 2*time.Minute)
+	switch {
+	case c.CheckpointInterval == 0:
+		c.CheckpointInterval = 20 * time.Millisecond
+	case c.CheckpointInterval < 0:
+		c.CheckpointInterval = 0
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
