@@ -50,6 +50,10 @@ func DefaultProviders() []Provider {
 type API struct {
 	Commands *commands.Service
 	Views    *projections.Projector
+	// ProjectedInline tells that Commands apply their events to Views in
+	// the append transaction itself (aggregates/handler's Inline with
+	// Views.ApplyInline); the API then does not apply them again.
+	ProjectedInline bool
 	// Pool reads the statistics tables the health manager writes.
 	Pool *pgxpool.Pool
 	// Validator validates Keystone tokens; nil runs in noauth mode.
@@ -238,7 +242,7 @@ func (a *api) lookup(ctx context.Context, k views.Kind, id string, fields ...str
 // next read shows them. The write is already accepted when this fails (the
 // projection consumer catches up), so a failure is only logged.
 func (a *api) project(r *http.Request, envs []*eventsv1.Envelope) {
-	if len(envs) == 0 {
+	if len(envs) == 0 || a.cfg.ProjectedInline {
 		return
 	}
 	if err := a.cfg.Views.ApplyEnvelopes(r.Context(), envs); err != nil {

@@ -93,6 +93,10 @@ type envOptions struct {
 	validator     auth.TokenValidator
 	enforceQuotas bool
 	providers     []gateway.Provider
+	// separateProjection projects the API's writes in a transaction of
+	// their own after the command (API.ProjectedInline false) instead of in
+	// the command's append transaction.
+	separateProjection bool
 }
 
 func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
@@ -101,7 +105,15 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	store := eventstore.New(pool)
 	reg := events.MustNewRegistry()
 	clk := &testClock{now: time.Date(2026, 11, 23, 3, 39, 12, 0, time.UTC)}
-	h, err := handler.New(handler.Config{Store: store, Registry: reg, Now: clk.Now})
+	proj, err := projections.New(projections.Config{Pool: pool, Store: store, Registry: reg, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := handler.Config{Store: store, Registry: reg, Now: clk.Now}
+	if !opts.separateProjection {
+		hc.Inline = proj.ApplyInline
+	}
+	h, err := handler.New(hc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,12 +123,8 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proj, err := projections.New(projections.Config{Pool: pool, Store: store, Registry: reg, Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &apiEnv{t: t, pool: pool, svc: svc, views: proj, headers: http.Header{}, clock: clk}
-	srv, err := gateway.New(gateway.Config{Logger: quietLogger(), API: &gateway.API{Commands: svc, Views: proj, Pool: pool,
+	srv, err := gateway.New(gateway.Config{Logger: quietLogger(), API: &gateway.API{Commands: svc, Views: proj, ProjectedInline: !opts.separateProjection, Pool: pool,
 		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults, NewID: e.newID}})
 	if err != nil {
 		t.Fatal(err)

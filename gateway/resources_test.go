@@ -15,9 +15,20 @@ func id(r *response, key string) string {
 
 // TestFullStackThroughTheAPI builds a load balancer object by object,
 // reads every object back right after its write (read-your-writes), and
-// deletes it with cascade.
+// deletes it with cascade; once with the API's writes projected in the
+// command's own transaction, once in a transaction after it.
 func TestFullStackThroughTheAPI(t *testing.T) {
-	e := newAPIEnv(t, envOptions{})
+	for _, separate := range []bool{false, true} {
+		name := "inline"
+		if separate {
+			name = "separate transaction"
+		}
+		t.Run(name, func(t *testing.T) { fullStackThroughTheAPI(t, envOptions{separateProjection: separate}) })
+	}
+}
+
+func fullStackThroughTheAPI(t *testing.T, opts envOptions) {
+	e := newAPIEnv(t, opts)
 	e.headers.Set("X-Project-Id", "p1")
 	L := "/v2/lbaas"
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ostia/ostia/aggregates"
@@ -47,6 +48,18 @@ type Config struct {
 	// reads only newer events from the store; defaults to 10000, negative
 	// turns the cache off.
 	CacheStreams int
+	// Inline, when set, runs inside the append transaction with the stored
+	// envelopes (versions and positions filled in), for read models that
+	// must show a command's effect as soon as the command returns. Its
+	// error aborts the command (and a serialization failure re-runs the
+	// whole transaction), so it should swallow errors that need not. Needs
+	// a Store with AppendThen.
+	Inline func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+}
+
+// ThenAppender is a Store that can run more work in the append transaction.
+type ThenAppender interface {
+	AppendThen(ctx context.Context, then func(ctx context.Context, tx pgx.Tx) error, streams ...eventstore.Stream) error
 }
 
 // Handler executes commands. It is safe for concurrent use.
@@ -57,6 +70,8 @@ type Handler struct {
 	newID       func() string
 	maxAttempts int
 	cache       *streamCache
+	inline      func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+	then        ThenAppender
 }
 
 // New returns a Handler.
@@ -68,10 +83,18 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Registry == nil {
 		errs = append(errs, errors.New("handler: Registry is required"))
 	}
+	var then ThenAppender
+	if cfg.Inline != nil {
+		var ok bool
+		if then, ok = cfg.Store.(ThenAppender); !ok {
+			errs = append(errs, errors.New("handler: Inline needs a Store with AppendThen"))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	h := &Handler{store: cfg.Store, reg: cfg.Registry, now: cfg.Now, newID: cfg.NewID, maxAttempts: cfg.MaxAttempts}
+	h := &Handler{store: cfg.Store, reg: cfg.Registry, now: cfg.Now, newID: cfg.NewID, maxAttempts: cfg.MaxAttempts,
+		inline: cfg.Inline, then: then}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -195,7 +218,11 @@ func (h *Handler) Do(ctx context.Context, md events.Metadata, decide Decide) ([]
 		if len(streams) == 0 {
 			return nil, nil
 		}
-		err = h.store.Append(ctx, streams...)
+		if h.inline != nil {
+			err = h.then.AppendThen(ctx, func(ctx context.Context, tx pgx.Tx) error { return h.inline(ctx, tx, out) }, streams...)
+		} else {
+			err = h.store.Append(ctx, streams...)
+		}
 		if err == nil {
 			return out, nil
 		}

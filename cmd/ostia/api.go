@@ -21,15 +21,11 @@ func runAPI(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	c, err := b.newCore(pool)
+	c, err := b.newCore(pool, true)
 	if err != nil {
 		return err
 	}
-	views, err := b.newProjector(pool, c)
-	if err != nil {
-		return err
-	}
-	api, err := b.newGateway(pool, c, views)
+	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err
 	}

@@ -46,14 +46,14 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		reg := prometheus.NewRegistry()
 		regs = append(regs, reg)
 		b := &base{cfg: config.Default(), log: slog.New(slog.NewTextHandler(io.Discard, nil)), metrics: reg}
-		c, err := b.newCore(h.Pool)
+		c, err := b.newCore(h.Pool, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := b.startWorker(gctx, g, h.Pool, c, h.Addrs(), cloud); err != nil {
 			t.Fatalf("worker %d: %v", i, err)
 		}
-		p, err := b.newProjector(h.Pool, c)
+		p, err := b.newProjections(h.Pool, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

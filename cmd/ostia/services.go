@@ -26,8 +26,8 @@ type core struct {
 	registry *events.Registry
 	handler  *handler.Handler
 	commands *commands.Service
-	// views, when set, is a projector in this process the worker's
-	// commands are projected through inline.
+	// views, when set, is the projector every command's events are applied
+	// through inline (in the append transaction).
 	views *projections.Projector
 }
 
@@ -38,13 +38,29 @@ func (b *base) quotaDefaults() project.Limits {
 		HealthMonitor: int64(q.HealthMonitor), Member: int64(q.Member), L7Policy: int64(q.L7Policy), L7Rule: int64(q.L7Rule)}
 }
 
-func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, error) {
+// newCore builds the command path. With inline, the process also gets a
+// projector (core.views) and every command's events are applied to the read
+// models inside the command's own append transaction: the API reads its
+// own writes, and the worker's status changes show at once, with one commit
+// per command. Services that only decide commands in the background
+// (standalone worker, health manager) leave that to the projection consumer.
+func (b *base) newCore(pool *pgxpool.Pool, inline bool, opts ...eventstore.Option) (*core, error) {
 	reg, err := events.NewRegistry()
 	if err != nil {
 		return nil, err
 	}
 	store := eventstore.New(pool, opts...)
-	h, err := handler.New(handler.Config{Store: store, Registry: reg})
+	hc := handler.Config{Store: store, Registry: reg}
+	var views *projections.Projector
+	if inline {
+		views, err = projections.New(projections.Config{Pool: pool, Store: store, Registry: reg,
+			Logger: b.log.With("service", "projector"), Metrics: b.metrics})
+		if err != nil {
+			return nil, err
+		}
+		hc.Inline = views.ApplyInline
+	}
+	h, err := handler.New(hc)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +81,7 @@ func (b *base) newCore(pool *pgxpool.Pool, opts ...eventstore.Option) (*core, er
 	if err != nil {
 		return nil, err
 	}
-	return &core{store: store, registry: reg, handler: h, commands: svc}, nil
+	return &core{store: store, registry: reg, handler: h, commands: svc, views: views}, nil
 }
 
 // startHealth runs the health manager: the UDP heartbeat receiver publishing
@@ -141,7 +157,7 @@ func runHealth(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	c, err := b.newCore(pool)
+	c, err := b.newCore(pool, false)
 	if err != nil {
 		return err
 	}

@@ -65,7 +65,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	}
 	defer closeRelay()
 	// The relay runs in this process: wake it after every append.
-	c, err := b.newCore(pool, eventstore.WithAppendHook(r.Notify))
+	c, err := b.newCore(pool, true, eventstore.WithAppendHook(r.Notify))
 	if err != nil {
 		return err
 	}
@@ -76,12 +76,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		}
 		b.cfg.Health.HeartbeatKey = key
 	}
-	views, err := b.newProjector(pool, c)
-	if err != nil {
-		return err
-	}
-	c.views = views
-	api, err := b.newGateway(pool, c, views)
+	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err
 	}
@@ -115,7 +110,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
 		return abort(err)
 	}
-	if err := b.consumeProjections(ctx, g, pool, views, brokers); err != nil {
+	if err := b.consumeProjections(ctx, g, pool, c.views, brokers); err != nil {
 		return abort(err)
 	}
 	g.Go(func() error { return r.Run(ctx) })

@@ -84,7 +84,7 @@ func TestUpRunsTheSingleMachineDefault(t *testing.T) {
 	// Kafka, and the worker's sagas (noop drivers) build the load balancer.
 	pool := openPool(t, dbURL)
 	store := eventstore.New(pool)
-	core, err := (&base{cfg: config.Default()}).newCore(pool)
+	core, err := (&base{cfg: config.Default()}).newCore(pool, false)
 	if err != nil {
 		t.Fatal(err)
 	}
