@@ -169,6 +169,18 @@ func run[S handler.State, C any](ctx context.Context, h *handler.Handler, md eve
 // ACTIVE (409 otherwise), and the amphora's failover is requested. The
 // failover saga returns the load balancer to ACTIVE (or ERROR).
 func (s *Service) FailoverAmphora(ctx context.Context, md events.Metadata, amphoraID, reason string) ([]*eventsv1.Envelope, error) {
+	return s.failoverAmphora(ctx, md, amphoraID, reason, false)
+}
+
+// FailoverStaleAmphora is the health manager's failover of an amphora that
+// stopped sending heartbeats: like FailoverAmphora, except that a load
+// balancer in ERROR is locked too (a failover can repair it). A load
+// balancer in PENDING_* answers a conflict: its current flow goes first.
+func (s *Service) FailoverStaleAmphora(ctx context.Context, md events.Metadata, amphoraID, reason string) ([]*eventsv1.Envelope, error) {
+	return s.failoverAmphora(ctx, md, amphoraID, reason, true)
+}
+
+func (s *Service) failoverAmphora(ctx context.Context, md events.Metadata, amphoraID, reason string, fromError bool) ([]*eventsv1.Envelope, error) {
 	return s.cfg.Handler.Do(ctx, md, func(tx *handler.Tx) ([]handler.Change, error) {
 		ast := amphora.New(amphoraID)
 		av, err := tx.Load(events.AggregateAmphora, amphoraID, ast)
@@ -185,7 +197,7 @@ func (s *Service) FailoverAmphora(ctx context.Context, md events.Metadata, ampho
 				return nil, err
 			}
 			if st.Exists() {
-				d, err := s.cfg.LoadBalancer.Decide(st, loadbalancer.BeginAmphoraFailover{AmphoraID: amphoraID, Reason: reason}, tx.Env)
+				d, err := s.cfg.LoadBalancer.Decide(st, loadbalancer.BeginAmphoraFailover{AmphoraID: amphoraID, Reason: reason, FromError: fromError}, tx.Env)
 				if err != nil {
 					return nil, err
 				}

@@ -171,11 +171,14 @@ type DeleteLoadBalancer struct{ Cascade bool }
 type FailoverLoadBalancer struct{ Reason string }
 
 // BeginAmphoraFailover locks the load balancer (PENDING_UPDATE) for the
-// failover of one of its amphorae, requested through the API; the failover
-// saga returns it to ACTIVE. Only an ACTIVE load balancer can be locked.
+// failover of one of its amphorae; the failover saga returns it to ACTIVE
+// (or ERROR). Through the API only an ACTIVE load balancer can be locked;
+// the health manager (FromError) also fails over the amphorae of a load
+// balancer in ERROR, as Octavia's does, since a failover can repair it.
 type BeginAmphoraFailover struct {
 	AmphoraID string
 	Reason    string
+	FromError bool
 }
 
 // CreateListener adds a listener to the load balancer.

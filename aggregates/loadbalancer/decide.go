@@ -281,7 +281,7 @@ func (d *decider) failover(c FailoverLoadBalancer) error {
 
 func (d *decider) beginAmphoraFailover(c BeginAmphoraFailover) error {
 	lb := d.s.lb
-	if lb.ProvisioningStatus != StatusActive {
+	if lb.ProvisioningStatus != StatusActive && (!c.FromError || lb.ProvisioningStatus != StatusError) {
 		return aggregates.Errorf(aggregates.KindConflict, "Load Balancer %s is immutable and cannot be updated.", lb.Id)
 	}
 	reason := c.Reason

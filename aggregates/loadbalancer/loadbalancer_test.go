@@ -353,3 +353,40 @@ func TestApplyUnknownEvent(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+// TestBeginAmphoraFailover: the API's amphora failover locks only an ACTIVE
+// load balancer; the health manager's (FromError) also one in ERROR; a
+// PENDING_* load balancer is never locked twice.
+func TestBeginAmphoraFailover(t *testing.T) {
+	inError := func() *lb.State {
+		return given(t, append(activeTree(), &eventsv1.ProvisioningStatusChanged{Changes: []*eventsv1.StatusChange{
+			pending(eventsv1.ObjectKind_OBJECT_KIND_LOADBALANCER, lbID, lb.StatusError)}})...)
+	}
+	for _, tc := range []struct {
+		name      string
+		state     func() *lb.State
+		fromError bool
+		ok        bool
+	}{
+		{"active, API", func() *lb.State { return given(t, activeTree()...) }, false, true},
+		{"error, API", inError, false, false},
+		{"error, health manager", inError, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := tc.state()
+			_, err := decide(t, s, lb.BeginAmphoraFailover{AmphoraID: "a1", FromError: tc.fromError})
+			if (err == nil) != tc.ok {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok {
+				return
+			}
+			if got := s.LoadBalancer().ProvisioningStatus; got != lb.StatusPendingUpdate {
+				t.Fatalf("status %s, want PENDING_UPDATE", got)
+			}
+			if _, err := decide(t, s, lb.BeginAmphoraFailover{AmphoraID: "a1", FromError: true}); err == nil {
+				t.Fatal("a PENDING_UPDATE load balancer was locked again")
+			}
+		})
+	}
+}

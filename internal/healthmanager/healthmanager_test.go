@@ -253,6 +253,10 @@ func TestStaleAmphoraFailedOverOnce(t *testing.T) {
 	if n := w.countEvents(t, events.AggregateAmphora, liveID, "amphora.failover_requested.v1"); n != 0 {
 		t.Fatalf("live amphora failed over %d times", n)
 	}
+	// The load balancer was locked with the request, as the API's failover does.
+	if got := w.lbState(t, lbID).LoadBalancer().ProvisioningStatus; got != "PENDING_UPDATE" {
+		t.Fatalf("load balancer of the failed-over amphora is %s, want PENDING_UPDATE", got)
+	}
 	h, err := healthmanager.ReadAmphoraHealth(ctx, w.pool, ampID)
 	if err != nil || !h.Busy || h.ClaimedBy == "" {
 		t.Fatalf("claim after failover: %+v, %v", h, err)

@@ -247,8 +247,10 @@ func (s *Scanner) failover(ctx context.Context, id string, res *ScanResult) (boo
 		}
 	}
 	m := events.Metadata{Actor: Actor, ProjectID: amp.Amphora().GetProjectId(), CorrelationID: "health-failover:" + id}
-	_, _, err := s.cfg.Commands.Amphora(ctx, m, id, amphora.RequestFailover{
-		Reason: fmt.Sprintf("no heartbeat for more than %s", s.cfg.HeartbeatTimeout)})
+	// The load balancer is locked PENDING_UPDATE together with the
+	// request, as Octavia's health manager does before its failover flow.
+	_, err := s.cfg.Commands.FailoverStaleAmphora(ctx, m, id,
+		fmt.Sprintf("no heartbeat for more than %s", s.cfg.HeartbeatTimeout))
 	var ae *aggregates.Error
 	switch {
 	case err == nil:
@@ -257,6 +259,16 @@ func (s *Scanner) failover(ctx context.Context, id string, res *ScanResult) (boo
 		s.log.Warn("stale amphora: failover requested", slog.String("amphora_id", id))
 		return true, nil
 	case errors.As(err, &ae) && ae.Kind == aggregates.KindConflict:
+		if lbID := amp.Amphora().GetLoadbalancerId(); lbID != "" {
+			st := lb.New(lbID)
+			if _, lerr := s.cfg.Loader.Load(ctx, events.AggregateLoadBalancer, lbID, st); lerr == nil && st.Exists() &&
+				strings.HasPrefix(st.LoadBalancer().ProvisioningStatus, "PENDING") {
+				// The load balancer got busy since the check above.
+				s.log.Info("load balancer of stale amphora is busy; failover deferred to the next scan",
+					slog.String("amphora_id", id), slog.String("loadbalancer_id", lbID))
+				return false, s.release(ctx, id)
+			}
+		}
 		// already failing over or being deleted: keep the claim
 		s.metrics.failovers.WithLabelValues("already").Inc()
 		return true, nil
