@@ -112,6 +112,28 @@ func TestServerCertificateRotation(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("want InvalidArgument, got %v", err)
 	}
+	// A certificate with another certificate's key is refused, and the
+	// agent keeps serving the pair it had.
+	third, err := env.pki.serverCA.IssueServer(testAmphoraID, 3*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	thirdCert, _, err := pki.SplitCombinedPEM(third.CombinedPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, nextKey, err := pki.SplitCombinedPEM(next.CombinedPEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mismatched := append(append([]byte{}, thirdCert...), nextKey...)
+	_, err = env.client.UpdateServerCertificate(rpcCtx(t), &agentv1.UpdateServerCertificateRequest{Pem: mismatched})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "do not match") {
+		t.Fatalf("mismatched key: want InvalidArgument, got %v", err)
+	}
+	if got := serial(); got != resp.GetSerial() {
+		t.Fatalf("after a refused update the agent serves %s, want %s", got, resp.GetSerial())
+	}
 }
 
 func TestPlugWithRecordingPlumber(t *testing.T) {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -623,6 +624,12 @@ func (a *Agent) UpdateServerCertificate(ctx context.Context, req *agentv1.Update
 	}
 	if time.Now().After(leaf.NotAfter) {
 		return nil, status.Error(codes.InvalidArgument, "certificate has expired")
+	}
+	// A key that does not belong to the certificate would be written, then
+	// never served (the reloader keeps the previous pair), and the agent
+	// could not start again with its files: refuse it before writing.
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "certificate and key do not match: %v", err)
 	}
 	if a.cfg.ServerCertFile == a.cfg.ServerKeyFile {
 		err = pki.WriteFileAtomic(a.cfg.ServerCertFile, append(append([]byte{}, certPEM...), keyPEM...), 0o600)

@@ -20,6 +20,8 @@ import (
 	"github.com/ostia/ostia/internal/drivers/local"
 	"github.com/ostia/ostia/internal/drivers/noop"
 	"github.com/ostia/ostia/internal/drivers/openstack"
+	"github.com/ostia/ostia/projections"
+	"github.com/ostia/ostia/sagas/certrotation"
 	"github.com/ostia/ostia/sagas/lbflows"
 	"github.com/ostia/ostia/sagas/ports"
 	"github.com/ostia/ostia/sagas/saga"
@@ -223,11 +225,7 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 			return err
 		}
 	}
-	var cmds lbflows.Commands = c.commands
-	if c.views != nil {
-		cmds = projectingCommands{Service: c.commands, views: c.views, log: log}
-	}
-	fc := lbflows.Config{Commands: cmds, Loader: c.handler,
+	fc := lbflows.Config{Commands: c.commands, Loader: c.handler,
 		Compute: d.Compute, Network: d.Network, Agent: d.Agent, Certificates: d.Certificates}
 	if d.Flows != nil {
 		d.Flows(&fc)
@@ -242,7 +240,32 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		cleanup()
 		return err
 	}
-	runner, err := saga.NewRunner(saga.RunnerConfig{Store: store, Flows: flows.All(), Logger: log, Metrics: b.metrics})
+	allFlows := flows.All()
+	hk := b.cfg.HouseKeeping
+	var rotator *certrotation.Rotator
+	if hk.CertInterval > 0 {
+		// The amphora view lists the candidates; a worker without an
+		// inline projector reads it through a projector of its own, which
+		// only queries (the projection consumer keeps the view).
+		views := c.views
+		if views == nil {
+			if views, err = projections.New(projections.Config{Pool: pool, Store: c.store, Registry: c.registry,
+				Logger: log}); err != nil {
+				cleanup()
+				return err
+			}
+		}
+		rotator, err = certrotation.New(certrotation.Config{Commands: c.commands, Loader: c.handler, Sagas: store,
+			Candidates: certCandidates(views), Agent: d.Agent, Certificates: d.Certificates, Interval: hk.CertInterval,
+			ExpiryBuffer: hk.CertExpiryBuffer, Validity: b.cfg.Certificates.CertValidity, MaxPerScan: hk.CertRotateThreads,
+			Logger: log.With("task", "cert_rotation")})
+		if err != nil {
+			cleanup()
+			return err
+		}
+		allFlows = append(allFlows, rotator.Flow())
+	}
+	runner, err := saga.NewRunner(saga.RunnerConfig{Store: store, Flows: allFlows, Logger: log, Metrics: b.metrics})
 	if err != nil {
 		cleanup()
 		return err
@@ -268,6 +291,10 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		defer cleanup()
 		return runner.Run(ctx)
 	})
+	if rotator != nil {
+		// The rotator starts sagas only; the runner above executes them.
+		g.Go(func() error { return rotator.Run(ctx) })
+	}
 	g.Go(func() error {
 		<-ctx.Done()
 		var first error
@@ -278,7 +305,7 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		}
 		return first
 	})
-	log.Info("saga worker started", "driver", b.cfg.Worker.Driver)
+	log.Info("saga worker started", "driver", b.cfg.Worker.Driver, "cert_interval", hk.CertInterval)
 	return nil
 }
 
@@ -299,7 +326,7 @@ func runWorker(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	c, err := b.newCore(pool)
+	c, err := b.newCore(pool, false)
 	if err != nil {
 		return err
 	}

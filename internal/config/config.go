@@ -25,6 +25,7 @@ type Config struct {
 	Relay        Relay
 	Worker       Worker
 	Health       Health
+	HouseKeeping HouseKeeping
 	HAProxy      HAProxy
 	VRRP         VRRP
 	Local        Local
@@ -229,6 +230,21 @@ type Health struct {
 	FailoverThreshold int
 }
 
+// HouseKeeping is the [house_keeping] section: periodic work of the
+// worker. Amphora server certificates that expire within CertExpiryBuffer
+// are replaced every CertInterval, by at most CertRotateThreads rotations
+// at a time (Octavia's housekeeping certificate rotation).
+type HouseKeeping struct {
+	// CertInterval is the period of the certificate scan; 0 turns
+	// rotation off.
+	CertInterval time.Duration
+	// CertExpiryBuffer: a certificate expiring sooner than this is
+	// replaced.
+	CertExpiryBuffer time.Duration
+	// CertRotateThreads bounds the rotations started by one scan.
+	CertRotateThreads int
+}
+
 // HAProxy is the [haproxy] section: listener timeout defaults in
 // milliseconds, applied when a listener leaves them unset.
 type HAProxy struct {
@@ -319,6 +335,11 @@ func Default() Config {
 			HeartbeatInterval: 10 * time.Second,
 			HeartbeatTimeout:  60 * time.Second,
 			CheckInterval:     3 * time.Second,
+		},
+		HouseKeeping: HouseKeeping{
+			CertInterval:      time.Hour,
+			CertExpiryBuffer:  14 * 24 * time.Hour,
+			CertRotateThreads: 10,
 		},
 		HAProxy: HAProxy{
 			TimeoutClientData:    50000,

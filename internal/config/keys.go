@@ -107,6 +107,10 @@ func keys() []key {
 		durKey("health", "check_interval", func(c *Config) *time.Duration { return &c.Health.CheckInterval }),
 		intKey("health", "failover_threshold", func(c *Config) *int { return &c.Health.FailoverThreshold }),
 
+		durKey("house_keeping", "cert_interval", func(c *Config) *time.Duration { return &c.HouseKeeping.CertInterval }),
+		durKey("house_keeping", "cert_expiry_buffer", func(c *Config) *time.Duration { return &c.HouseKeeping.CertExpiryBuffer }),
+		intKey("house_keeping", "cert_rotate_threads", func(c *Config) *int { return &c.HouseKeeping.CertRotateThreads }),
+
 		intKey("haproxy", "timeout_client_data", func(c *Config) *int { return &c.HAProxy.TimeoutClientData }),
 		intKey("haproxy", "timeout_member_connect", func(c *Config) *int { return &c.HAProxy.TimeoutMemberConnect }),
 		intKey("haproxy", "timeout_member_data", func(c *Config) *int { return &c.HAProxy.TimeoutMemberData }),

@@ -239,6 +239,22 @@ func (c Config) validate() []*KeyError {
 	}
 	ch.atLeast("health", "failover_threshold", c.Health.FailoverThreshold, 0)
 
+	// [house_keeping]
+	if c.HouseKeeping.CertInterval < 0 {
+		ch.bad("house_keeping", "cert_interval", "must not be negative, got %s", c.HouseKeeping.CertInterval)
+	}
+	if c.HouseKeeping.CertExpiryBuffer <= 0 {
+		ch.bad("house_keeping", "cert_expiry_buffer", "must be positive, got %s", c.HouseKeeping.CertExpiryBuffer)
+	} else if c.HouseKeeping.CertInterval > 0 && c.HouseKeeping.CertExpiryBuffer <= c.HouseKeeping.CertInterval {
+		ch.bad("house_keeping", "cert_expiry_buffer", "must be longer than cert_interval (%s), or a certificate may expire between two scans, got %s",
+			c.HouseKeeping.CertInterval, c.HouseKeeping.CertExpiryBuffer)
+	}
+	if c.HouseKeeping.CertInterval > 0 && c.Certificates.CertValidity <= c.HouseKeeping.CertExpiryBuffer {
+		ch.bad("house_keeping", "cert_expiry_buffer", "must be shorter than [certificates] cert_validity (%s), or every new certificate is rotated at once, got %s",
+			c.Certificates.CertValidity, c.HouseKeeping.CertExpiryBuffer)
+	}
+	ch.atLeast("house_keeping", "cert_rotate_threads", c.HouseKeeping.CertRotateThreads, 1)
+
 	// [haproxy]
 	ch.between("haproxy", "timeout_client_data", c.HAProxy.TimeoutClientData, 0, maxListenerTimeoutMS)
 	ch.between("haproxy", "timeout_member_connect", c.HAProxy.TimeoutMemberConnect, 0, maxListenerTimeoutMS)

@@ -192,6 +192,10 @@ type LBState struct {
 	Old []Amp `json:"old,omitempty"`
 	// Peers are other amphorae of the load balancer that stay.
 	Peers []Amp `json:"peers,omitempty"`
+
+	// MemberNetworks asks an update to plug and unplug the member
+	// networks (set for member changes and pool deletes).
+	MemberNetworks bool `json:"member_networks,omitempty"`
 }
 
 // NewAmphoraID is the deterministic id of the i-th amphora a saga builds.

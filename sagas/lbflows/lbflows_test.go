@@ -167,7 +167,11 @@ func TestWorkerKilledMidStepResumesWithoutDuplicates(t *testing.T) {
 	e.cloud.Inject(noop.Fault{Op: noop.OpCreateServer, Call: 1, Delay: time.Minute, After: true})
 	lbID, envs := e.createLB(lbflows.TopologyActiveStandby, 1)
 	ids := e.trigger(envs)
-	w1 := e.startRunner(e.runnerConfig("w1"))
+	// Every step is checkpointed before it runs, so the killed boot's start
+	// is in the history and its re-run shows there too.
+	rc := e.runnerConfig("w1")
+	rc.CheckpointInterval = -1
+	w1 := e.startRunner(rc)
 	waitUntil(t, func() bool { return e.cloud.Calls(noop.OpCreateServer) >= 1 }, "first boot")
 	w1.kill()
 	if st := e.sagaStatus(ids[0]); st.Status != saga.StatusRunning {

@@ -26,7 +26,8 @@ func (f *Flows) planCreate(s *LBState) []step {
 	if s.Topology == TopologyActiveStandby {
 		steps = append(steps, f.configureVRRP())
 	}
-	steps = append(steps, f.configureListeners())
+	// A fully populated create may bring members on their own subnets.
+	steps = append(steps, f.plugMemberNetworks(), f.configureListeners())
 	for i := range s.Amps {
 		steps = append(steps, f.markAllocated(i))
 	}
@@ -34,10 +35,14 @@ func (f *Flows) planCreate(s *LBState) []step {
 }
 
 // planUpdate applies a child object change: sync the security group,
-// push the configuration to every amphora, CompleteProvisioning.
-func (f *Flows) planUpdate(*LBState) []step {
-	return []step{f.syncSecurityGroup(), f.discoverAmphorae("discover_amphorae", nil), f.configureListeners(),
-		f.completeProvisioning("configuration applied")}
+// (for member changes) plug and unplug member networks, push the
+// configuration to every amphora, CompleteProvisioning.
+func (f *Flows) planUpdate(s *LBState) []step {
+	steps := []step{f.syncSecurityGroup(), f.discoverAmphorae("discover_amphorae", nil)}
+	if s.MemberNetworks {
+		steps = append(steps, f.plugMemberNetworks())
+	}
+	return append(steps, f.configureListeners(), f.completeProvisioning("configuration applied"))
 }
 
 func (f *Flows) syncSecurityGroup() step {
@@ -61,7 +66,8 @@ func (f *Flows) syncSecurityGroup() step {
 	}
 }
 
-// planDelete: discover the amphorae → unplug and delete their VRRP ports →
+// planDelete: discover the amphorae → unplug and delete their VRRP and
+// member ports →
 // deallocate the VIP (security group, owned VIP port) → delete servers →
 // amphorae DELETED → server group → CompleteProvisioning (deleted).
 // Nothing here can be undone; a step that keeps failing ends the load
@@ -75,8 +81,13 @@ func (f *Flows) planDelete(*LBState) []step {
 				return nil, portErr("find ports", err)
 			}
 			for _, p := range found {
-				if isVrrpPort(p) {
+				switch {
+				case isVrrpPort(p):
 					if err := f.deletePorts(ctx, s, p.Name); err != nil {
+						return nil, err
+					}
+				case isMemberPort(p):
+					if err := f.removePort(ctx, p); err != nil {
 						return nil, err
 					}
 				}
@@ -157,6 +168,8 @@ func (f *Flows) planFailover(s *LBState) []step {
 		steps = append(steps, f.createAmphora(i), f.bootAmphora(i), f.waitActive(i), f.plugVIP(i), f.postVIPPlug(i),
 			f.deleteOldAmphora(i))
 	}
+	// The replacements get the member networks of the amphorae they replace.
+	steps = append(steps, f.plugMemberNetworks())
 	if s.Topology == TopologyActiveStandby {
 		steps = append(steps, f.configureVRRP())
 	}
@@ -260,8 +273,8 @@ func (f *Flows) loadFailoverContext() step {
 	}
 }
 
-// deleteOldAmphora removes the replaced amphora: its VRRP port, its server
-// and its record. It cannot be undone and has no compensation.
+// deleteOldAmphora removes the replaced amphora: its VRRP and member
+// ports, its server and its record. It cannot be undone and has no compensation.
 func (f *Flows) deleteOldAmphora(i int) step {
 	return step{
 		Name: slot(i, "delete_old_amphora"),
@@ -271,6 +284,9 @@ func (f *Flows) deleteOldAmphora(i int) step {
 			}
 			old := s.Old[i]
 			if err := f.deletePorts(ctx, s, vrrpPortName(old.ID)); err != nil {
+				return nil, err
+			}
+			if err := f.deleteMemberPorts(ctx, s, map[string]string{ports.TagAmphoraID: old.ID}); err != nil {
 				return nil, err
 			}
 			if err := f.deleteServers(ctx, s, old.ID, old.ComputeID); err != nil {

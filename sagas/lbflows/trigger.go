@@ -59,10 +59,15 @@ func (f *Flows) StartFor(ctx context.Context, env *eventsv1.Envelope, payload pr
 	case *eventsv1.LoadBalancerDeleteRequested:
 		req.Type, req.SagaID, req.SubjectID = FlowDeleteLB, FlowDeleteLB+":"+env.GetEventId(), lbID
 		req.Input = LBState{LBID: lbID, ProjectID: env.GetProjectId(), Cascade: p.GetCascade()}
+	case *eventsv1.MemberCreated, *eventsv1.MemberUpdated, *eventsv1.MemberDeleteRequested, *eventsv1.MembersBatchUpdated,
+		*eventsv1.PoolDeleteRequested:
+		// Member subnets may come or go: the update plugs and unplugs
+		// member networks too.
+		req.Type, req.SagaID, req.SubjectID = FlowUpdateLB, FlowUpdateLB+":"+env.GetEventId(), lbID
+		req.Input = LBState{LBID: lbID, ProjectID: env.GetProjectId(), MemberNetworks: true}
 	case *eventsv1.LoadBalancerUpdated,
 		*eventsv1.ListenerCreated, *eventsv1.ListenerUpdated, *eventsv1.ListenerDeleteRequested,
-		*eventsv1.PoolCreated, *eventsv1.PoolUpdated, *eventsv1.PoolDeleteRequested,
-		*eventsv1.MemberCreated, *eventsv1.MemberUpdated, *eventsv1.MemberDeleteRequested, *eventsv1.MembersBatchUpdated,
+		*eventsv1.PoolCreated, *eventsv1.PoolUpdated,
 		*eventsv1.HealthMonitorCreated, *eventsv1.HealthMonitorUpdated, *eventsv1.HealthMonitorDeleteRequested,
 		*eventsv1.L7PolicyCreated, *eventsv1.L7PolicyUpdated, *eventsv1.L7PolicyDeleteRequested,
 		*eventsv1.L7RuleCreated, *eventsv1.L7RuleUpdated, *eventsv1.L7RuleDeleteRequested:

@@ -29,6 +29,9 @@ const (
 	TagAmphoraID      = "amphora_id"
 	TagSagaID         = "saga_id"
 	TagRole           = "role"
+	// TagMemberSubnet marks an amphora's port on a member subnet (its
+	// value is the subnet id), so the network delta finds it again.
+	TagMemberSubnet = "member_subnet_id"
 )
 
 // Server statuses as Nova reports them.
@@ -132,8 +135,18 @@ type Rule struct {
 	CIDR     string // empty: any
 }
 
+// Subnet is a Neutron subnet.
+type Subnet struct {
+	ID        string
+	NetworkID string
+	CIDR      string
+	GatewayIP string
+}
+
 // Network is the Neutron port.
 type Network interface {
+	// GetSubnet returns a subnet (ErrNotFound when there is none).
+	GetSubnet(ctx context.Context, id string) (Subnet, error)
 	CreatePort(ctx context.Context, spec PortSpec) (Port, error)
 	// FindPorts lists ports whose name equals name (when not empty) and
 	// whose tags contain every pair of tags.
@@ -176,6 +189,21 @@ type VIPPlug struct {
 	ManagedByKeepalived bool
 }
 
+// FixedIP is one address of a plugged network interface.
+type FixedIP struct {
+	IP         string
+	SubnetCIDR string
+	GatewayIP  string
+}
+
+// NetworkPlug is what the agent needs to bring up a member-network
+// interface (a port Nova attached to the amphora), found by its MAC.
+type NetworkPlug struct {
+	MAC      string
+	MTU      int
+	FixedIPs []FixedIP
+}
+
 // Agent is the amphora agent port. Uploads carry a generation that only
 // grows (made from the load balancer's version, see
 // lbflows.ConfigGeneration), so the agent ignores older configurations
@@ -192,6 +220,12 @@ type Agent interface {
 	UploadKeepalived(ctx context.Context, amp Amphora, generation int64, config []byte) error
 	// StartKeepalived starts (or restarts) VRRP.
 	StartKeepalived(ctx context.Context, amp Amphora) error
+	// PlugNetwork configures a member-network interface; an interface
+	// already plugged is configured again in place.
+	PlugNetwork(ctx context.Context, amp Amphora, plug NetworkPlug) error
+	// UpdateServerCertificate replaces the agent's own TLS certificate
+	// (PEM: certificate followed by its key); new connections use it.
+	UpdateServerCertificate(ctx context.Context, amp Amphora, pem []byte) error
 }
 
 // Certificate is an amphora server certificate.

@@ -341,6 +341,43 @@ func (c *Client) StartKeepalived(ctx context.Context, amp ports.Amphora) error {
 	return err
 }
 
+// PlugNetwork implements ports.Agent: the agent finds the NIC by its MAC,
+// moves it into the amphora namespace and gives it the port's addresses;
+// a NIC plugged before is reconfigured in place.
+func (c *Client) PlugNetwork(ctx context.Context, amp ports.Amphora, plug ports.NetworkPlug) error {
+	req := &agentv1.PlugNetworkRequest{MacAddress: plug.MAC, Mtu: int32(plug.MTU)}
+	for _, f := range plug.FixedIPs {
+		req.FixedIps = append(req.FixedIps, &agentv1.FixedIp{IpAddress: f.IP, SubnetCidr: f.SubnetCIDR, Gateway: f.GatewayIP})
+	}
+	resp, err := call(ctx, c, amp, "plug network", func(ctx context.Context, a agentv1.AmphoraAgentClient) (*agentv1.PlugNetworkResponse, error) {
+		return a.PlugNetwork(ctx, req)
+	})
+	if err != nil {
+		return err
+	}
+	c.log.DebugContext(ctx, "member network plugged", "amphora_id", amp.ID, "mac", plug.MAC, "interface", resp.GetInterface(),
+		"updated", resp.GetUpdated())
+	return nil
+}
+
+// UpdateServerCertificate implements ports.Agent. The agent checks that the
+// certificate names it and matches the key, stores both and serves them to
+// new connections. Cached connections keep their session, so the client
+// drops the amphora's connection: the next call shakes hands again and
+// checks the new certificate.
+func (c *Client) UpdateServerCertificate(ctx context.Context, amp ports.Amphora, pem []byte) error {
+	resp, err := call(ctx, c, amp, "update server certificate", func(ctx context.Context, a agentv1.AmphoraAgentClient) (*agentv1.UpdateServerCertificateResponse, error) {
+		return a.UpdateServerCertificate(ctx, &agentv1.UpdateServerCertificateRequest{Pem: pem})
+	})
+	if err != nil {
+		return err
+	}
+	c.Forget(amp.ID)
+	c.log.InfoContext(ctx, "amphora server certificate replaced", "amphora_id", amp.ID, "serial", resp.GetSerial(),
+		"not_after", resp.GetNotAfter())
+	return nil
+}
+
 // Info returns the agent's GetInfo answer (versions and amphora id).
 func (c *Client) Info(ctx context.Context, amp ports.Amphora) (*agentv1.GetInfoResponse, error) {
 	return call(ctx, c, amp, "get info", func(ctx context.Context, a agentv1.AmphoraAgentClient) (*agentv1.GetInfoResponse, error) {

@@ -51,6 +51,7 @@ func serve(t *testing.T, auth *agentclient.Authority, id, certCN string) string 
 		t.Fatal(err)
 	}
 	a, err := agent.New(agent.Config{BaseDir: filepath.Join(dir, "base"), AmphoraID: id, Plumber: &agent.RecordingPlumber{},
+		ServerCertFile: pemFile, ServerKeyFile: pemFile,
 		Logger: quiet(), VRRPCheckCommand: []string{"/bin/true"}, HAProxyBin: haproxyBin()})
 	if err != nil {
 		t.Fatal(err)
@@ -331,5 +332,66 @@ func TestClassify(t *testing.T) {
 	}
 	if err := agentclient.Classify("op", status.Error(codes.NotFound, "x")); !errors.Is(err, ports.ErrNotFound) {
 		t.Errorf("NotFound should wrap ports.ErrNotFound: %v", err)
+	}
+}
+
+// servedSerial is the serial of the certificate the agent at addr shows a
+// new connection.
+func servedSerial(t *testing.T, auth *agentclient.Authority, addr string) string {
+	t.Helper()
+	get := auth.ClientCertificateFunc("ostia-controller", time.Hour)
+	cert, err := get(&tls.CertificateRequestInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", addr, pki.ClientTLSConfig(*cert, auth.Pool(), ampID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].SerialNumber.Text(16)
+}
+
+func TestPlugNetworkAndCertificateRotation(t *testing.T) {
+	t.Parallel()
+	auth := newAuthority(t)
+	addr := serve(t, auth, ampID, ampID)
+	c := newClient(t, auth, addr)
+	ctx := context.Background()
+	amp := ports.Amphora{ID: ampID}
+
+	plug := ports.NetworkPlug{MAC: "fa:16:3e:00:00:42", MTU: 1450,
+		FixedIPs: []ports.FixedIP{{IP: "192.168.50.7", SubnetCIDR: "192.168.50.0/24", GatewayIP: "192.168.50.1"}}}
+	if err := c.PlugNetwork(ctx, amp, plug); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PlugNetwork(ctx, amp, plug); err != nil {
+		t.Fatalf("plugging again must reconfigure in place: %v", err)
+	}
+	plug.FixedIPs[0].SubnetCIDR = "nonsense"
+	if err := c.PlugNetwork(ctx, amp, plug); !errors.Is(err, saga.ErrPermanent) {
+		t.Fatalf("invalid plug: want a permanent error, got %v", err)
+	}
+
+	next, err := auth.IssueServerCert(ctx, ampID, 2*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateServerCertificate(ctx, amp, next.PEM); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, auth, addr); got != next.Serial {
+		t.Fatalf("agent serves %s, want the pushed %s", got, next.Serial)
+	}
+	// The client's next call shakes hands with the new certificate.
+	if _, err := c.Info(ctx, amp); err != nil {
+		t.Fatalf("call after the rotation: %v", err)
+	}
+	other, err := auth.IssueServerCert(ctx, "another-amphora", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UpdateServerCertificate(ctx, amp, other.PEM); !errors.Is(err, saga.ErrPermanent) {
+		t.Fatalf("another amphora's certificate: want a permanent error, got %v", err)
 	}
 }

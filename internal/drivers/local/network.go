@@ -85,6 +85,31 @@ func (d *Driver) allocIP(st *state, fixed string) (string, error) {
 	return "", saga.Permanent(fmt.Errorf("local: VIP subnet %s is exhausted", d.cfg.VIPSubnet))
 }
 
+// GetSubnet implements ports.Network. The local cloud has one network and
+// one subnet (VIPSubnet, behind the bridge): every subnet id names it, on
+// the network of the ports already made on that subnet id (else
+// NetworkID). Members on this machine are reachable through the VIP
+// interface, so the flows find nothing to plug for them.
+func (d *Driver) GetSubnet(ctx context.Context, id string) (ports.Subnet, error) {
+	if id == "" {
+		return ports.Subnet{}, notFound("subnet", id)
+	}
+	out := ports.Subnet{ID: id, NetworkID: NetworkID, CIDR: d.cfg.VIPSubnet.String()}
+	if d.gateway.IsValid() {
+		out.GatewayIP = d.gateway.String()
+	}
+	err := d.view(ctx, "GetSubnet", func(st *state) error {
+		for _, p := range st.Ports {
+			if p.SubnetID == id && p.NetworkID != "" {
+				out.NetworkID = p.NetworkID
+				break
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // CreatePort implements ports.Network: an address of the VIP subnet
 // (the requested one, or the first free one).
 func (d *Driver) CreatePort(ctx context.Context, spec ports.PortSpec) (ports.Port, error) {

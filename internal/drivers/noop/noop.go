@@ -50,6 +50,9 @@ const (
 	OpUploadKeepalived      = "UploadKeepalived"
 	OpStartKeepalived       = "StartKeepalived"
 	OpIssueServerCert       = "IssueServerCert"
+	OpGetSubnet             = "GetSubnet"
+	OpPlugNetwork           = "PlugNetwork"
+	OpUpdateServerCert      = "UpdateServerCertificate"
 	OpBoot                  = "Boot"
 )
 
@@ -88,6 +91,8 @@ type Config struct {
 	BootPolls int
 	// Seed seeds the random faults (default 1).
 	Seed uint64
+	// Now is the clock certificates expire by (default time.Now).
+	Now func() time.Time
 }
 
 type server struct {
@@ -106,6 +111,9 @@ type agentState struct {
 	keepalived   []byte
 	kaGeneration int64
 	kaStarts     int
+	networks     map[string]ports.NetworkPlug // by MAC
+	certSerial   string
+	certUpdates  int
 }
 
 // Cloud is the in-memory cloud.
@@ -124,6 +132,8 @@ type Cloud struct {
 	sgs     map[string]*ports.SecurityGroup
 	agents  map[string]*agentState
 	certs   map[string]int
+	issued  map[string]ports.Certificate // by serial
+	subnets map[string]ports.Subnet
 }
 
 // New returns an empty cloud.
@@ -134,11 +144,15 @@ func New(cfg Config) *Cloud {
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Cloud{
 		cfg: cfg, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
 		calls: map[string]int{}, created: map[string]map[string]int{},
 		servers: map[string]*server{}, groups: map[string]ports.ServerGroup{}, ports: map[string]*ports.Port{},
 		sgs: map[string]*ports.SecurityGroup{}, agents: map[string]*agentState{}, certs: map[string]int{},
+		issued: map[string]ports.Certificate{}, subnets: map[string]ports.Subnet{},
 	}
 }
 
@@ -387,6 +401,34 @@ func (c *Cloud) DeleteServerGroup(ctx context.Context, id string) error {
 	})
 }
 
+// AddSubnet registers a subnet. A subnet never registered is made up on
+// first use: its own network "net-of-<id>", 10.<n>.0.0/24, gateway .1.
+func (c *Cloud) AddSubnet(sn ports.Subnet) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subnets[sn.ID] = sn
+}
+
+// GetSubnet implements ports.Network.
+func (c *Cloud) GetSubnet(ctx context.Context, id string) (ports.Subnet, error) {
+	var out ports.Subnet
+	err := c.call(ctx, OpGetSubnet, func() error {
+		if id == "" {
+			return notFound("subnet", id)
+		}
+		sn, ok := c.subnets[id]
+		if !ok {
+			n := len(c.subnets) + 1
+			sn = ports.Subnet{ID: id, NetworkID: "net-of-" + id, CIDR: fmt.Sprintf("10.%d.0.0/24", 100+n%150),
+				GatewayIP: fmt.Sprintf("10.%d.0.1", 100+n%150)}
+			c.subnets[id] = sn
+		}
+		out = sn
+		return nil
+	})
+	return out, err
+}
+
 // CreatePort implements ports.Network.
 func (c *Cloud) CreatePort(ctx context.Context, spec ports.PortSpec) (ports.Port, error) {
 	var out ports.Port
@@ -399,6 +441,9 @@ func (c *Cloud) CreatePort(ctx context.Context, spec ports.PortSpec) (ports.Port
 		p := &ports.Port{ID: fmt.Sprintf("port-%05d", n), Name: spec.Name, NetworkID: spec.NetworkID, SubnetID: spec.SubnetID,
 			IP: ip, MAC: fmt.Sprintf("fa:16:3e:%02x:%02x:%02x", (n>>16)&0xff, (n>>8)&0xff, n&0xff),
 			Tags: maps.Clone(spec.Tags), AdminStateUp: spec.AdminStateUp, SubnetCIDR: "10.0.0.0/8", GatewayIP: "10.0.0.1", MTU: 1500}
+		if sn, ok := c.subnets[spec.SubnetID]; ok {
+			p.SubnetCIDR, p.GatewayIP = sn.CIDR, sn.GatewayIP
+		}
 		c.ports[p.ID] = p
 		c.recordLocked(KindPort, spec.Name)
 		out = clonePort(p)
@@ -638,14 +683,74 @@ func (c *Cloud) StartKeepalived(ctx context.Context, amp ports.Amphora) error {
 	})
 }
 
-// IssueServerCert implements ports.Certificates.
+// PlugNetwork implements ports.Agent: the port with that MAC must be
+// plugged into the amphora's server, as a NIC Nova attached.
+func (c *Cloud) PlugNetwork(ctx context.Context, amp ports.Amphora, plug ports.NetworkPlug) error {
+	return c.call(ctx, OpPlugNetwork, func() error {
+		a, err := c.agentLocked(amp)
+		if err != nil {
+			return err
+		}
+		attached := false
+		for _, p := range c.ports {
+			if p.MAC == plug.MAC && p.DeviceID == amp.ComputeID {
+				attached = true
+				break
+			}
+		}
+		if !attached {
+			return saga.Transient(fmt.Errorf("noop: amphora %s has no NIC with MAC %s: %w", amp.ID, plug.MAC, ports.ErrNotFound))
+		}
+		if a.networks == nil {
+			a.networks = map[string]ports.NetworkPlug{}
+		}
+		v := plug
+		v.FixedIPs = slices.Clone(plug.FixedIPs)
+		a.networks[plug.MAC] = v
+		return nil
+	})
+}
+
+// UpdateServerCertificate implements ports.Agent: pem must be one this
+// cloud issued for the amphora, not expired.
+func (c *Cloud) UpdateServerCertificate(ctx context.Context, amp ports.Amphora, pem []byte) error {
+	return c.call(ctx, OpUpdateServerCert, func() error {
+		a, err := c.agentLocked(amp)
+		if err != nil {
+			return err
+		}
+		for serial, cert := range c.issued {
+			if string(cert.PEM) != string(pem) {
+				continue
+			}
+			if !strings.Contains(string(pem), "CN="+amp.ID+"\n") {
+				return saga.Permanent(fmt.Errorf("noop: certificate %s does not name amphora %s", serial, amp.ID))
+			}
+			if !cert.ExpiresAt.After(c.cfg.Now()) {
+				return saga.Permanent(fmt.Errorf("noop: certificate %s has expired", serial))
+			}
+			a.certSerial = serial
+			a.certUpdates++
+			return nil
+		}
+		return saga.Permanent(fmt.Errorf("noop: amphora %s: not a certificate of this cloud", amp.ID))
+	})
+}
+
+// IssueServerCert implements ports.Certificates: valid from now for
+// validity (default 2 years).
 func (c *Cloud) IssueServerCert(ctx context.Context, amphoraID string, validity time.Duration) (ports.Certificate, error) {
 	var out ports.Certificate
 	err := c.call(ctx, OpIssueServerCert, func() error {
+		if validity <= 0 {
+			validity = 2 * 365 * 24 * time.Hour
+		}
 		c.certs[amphoraID]++
-		out = ports.Certificate{Serial: fmt.Sprintf("%s-%d", amphoraID, c.certs[amphoraID]),
-			PEM:       []byte("-----BEGIN CERTIFICATE-----\nCN=" + amphoraID + "\n-----END CERTIFICATE-----\n"),
-			ExpiresAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+		serial := fmt.Sprintf("%s-%d", amphoraID, c.certs[amphoraID])
+		out = ports.Certificate{Serial: serial,
+			PEM:       []byte("-----BEGIN CERTIFICATE-----\nCN=" + amphoraID + "\nserial=" + serial + "\n-----END CERTIFICATE-----\n"),
+			ExpiresAt: c.cfg.Now().Add(validity).UTC().Truncate(time.Second)}
+		c.issued[serial] = out
 		return nil
 	})
 	return out, err
@@ -659,6 +764,12 @@ type AgentView struct {
 	Reloads           int
 	Keepalived        []byte
 	KeepalivedStarted int
+	// Networks are the member-network interfaces, by MAC.
+	Networks map[string]ports.NetworkPlug
+	// CertSerial is the serial of the certificate pushed last (empty: the
+	// one from the config drive); CertUpdates counts the pushes.
+	CertSerial  string
+	CertUpdates int
 }
 
 // Agent returns what the agent of an amphora holds.
@@ -670,7 +781,8 @@ func (c *Cloud) Agent(amphoraID string) (AgentView, bool) {
 		return AgentView{}, false
 	}
 	return AgentView{VIP: a.vip, Generation: a.generation, Config: slices.Clone(a.config), Reloads: a.reloads,
-		Keepalived: slices.Clone(a.keepalived), KeepalivedStarted: a.kaStarts}, true
+		Keepalived: slices.Clone(a.keepalived), KeepalivedStarted: a.kaStarts, Networks: maps.Clone(a.networks),
+		CertSerial: a.certSerial, CertUpdates: a.certUpdates}, true
 }
 
 // Servers returns the live servers.

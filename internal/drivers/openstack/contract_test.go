@@ -26,11 +26,15 @@ type cloud interface {
 func TestContract(t *testing.T) {
 	t.Parallel()
 	impls := map[string]func(t *testing.T) (cloud, string){
-		"noop": func(*testing.T) (cloud, string) { return noop.New(noop.Config{}), "net-1" },
+		"noop": func(*testing.T) (cloud, string) {
+			c := noop.New(noop.Config{})
+			c.AddSubnet(ports.Subnet{ID: memberSubnet, NetworkID: memberNetwork, CIDR: "192.168.50.0/24", GatewayIP: "192.168.50.1"})
+			return c, "net-1"
+		},
 		"openstack": func(t *testing.T) (cloud, string) {
 			fs := th.SetupHTTP()
 			t.Cleanup(fs.Teardown)
-			newFakeCloud(t, fs)
+			newFakeCloud(t, fs).addSubnet(memberSubnet, memberNetwork, "192.168.50.0/24", "192.168.50.1")
 			compute, network, _ := clients(fs)
 			d, err := New(Config{Compute: compute, Network: network})
 			if err != nil {
@@ -47,6 +51,7 @@ func TestContract(t *testing.T) {
 			t.Run("ports", func(t *testing.T) { c, net := mk(t); contractPorts(t, c, net) })
 			t.Run("security groups", func(t *testing.T) { c, net := mk(t); contractSecurityGroups(t, c, net) })
 			t.Run("find or create", func(t *testing.T) { c, net := mk(t); contractFindOrCreate(t, c, net) })
+			t.Run("member ports", func(t *testing.T) { c, net := mk(t); contractMemberPorts(t, c, net) })
 		})
 	}
 }
@@ -316,5 +321,61 @@ func contractFindOrCreate(t *testing.T, c cloud, net string) {
 	must(t, err)
 	if len(all) != 1 {
 		t.Fatalf("%d ports", len(all))
+	}
+}
+
+// A member subnet with a network of its own, known to both clouds.
+const (
+	memberSubnet  = "5c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+	memberNetwork = "0a9b8c7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+)
+
+// contractMemberPorts is what the member network delta does: resolve the
+// member subnet to its network, create a port there tagged with the
+// amphora and the subnet, find it again by tags, attach, detach, delete.
+func contractMemberPorts(t *testing.T, c cloud, net string) {
+	ctx := context.Background()
+	sn, err := c.GetSubnet(ctx, memberSubnet)
+	must(t, err)
+	if sn.ID != memberSubnet || sn.NetworkID != memberNetwork || sn.CIDR != "192.168.50.0/24" || sn.GatewayIP != "192.168.50.1" {
+		t.Fatalf("subnet %+v", sn)
+	}
+	if _, err := c.GetSubnet(ctx, ""); !errors.Is(err, ports.ErrNotFound) {
+		t.Fatalf("subnet without id: %v", err)
+	}
+	srv, err := c.CreateServer(ctx, ports.ServerSpec{Name: "amphora-amp-1", ImageTag: "amphora", FlavorID: "f", NetworkIDs: []string{net}})
+	must(t, err)
+	tags := map[string]string{ports.TagLoadBalancerID: "lb-1", ports.TagAmphoraID: "amp-1", ports.TagMemberSubnet: sn.ID}
+	p, err := c.CreatePort(ctx, ports.PortSpec{Name: "octavia-lb-member-amp-1-" + sn.ID, NetworkID: sn.NetworkID, SubnetID: sn.ID,
+		AdminStateUp: true, DeviceOwner: "Octavia", Tags: tags})
+	must(t, err)
+	if p.NetworkID != memberNetwork || p.SubnetID != memberSubnet || p.MAC == "" || p.IP == "" {
+		t.Fatalf("member port %+v", p)
+	}
+	for _, tc := range []struct {
+		tags map[string]string
+		want int
+	}{
+		{map[string]string{ports.TagLoadBalancerID: "lb-1", ports.TagAmphoraID: "amp-1"}, 1},
+		{tags, 1},
+		{map[string]string{ports.TagLoadBalancerID: "lb-1", ports.TagMemberSubnet: "another-subnet"}, 0},
+		{map[string]string{ports.TagLoadBalancerID: "lb-1", ports.TagAmphoraID: "amp-2"}, 0},
+	} {
+		found, err := c.FindPorts(ctx, "", tc.tags)
+		must(t, err)
+		if len(found) != tc.want || (tc.want == 1 && (found[0].ID != p.ID || found[0].Tags[ports.TagMemberSubnet] != sn.ID)) {
+			t.Errorf("FindPorts(%v) = %+v, want %d", tc.tags, found, tc.want)
+		}
+	}
+	must(t, c.PlugPort(ctx, srv.ID, p.ID))
+	got, err := c.GetPort(ctx, p.ID)
+	must(t, err)
+	if got.DeviceID != srv.ID || got.SubnetCIDR != "192.168.50.0/24" || got.GatewayIP != "192.168.50.1" || got.MTU == 0 {
+		t.Fatalf("plugged member port %+v", got)
+	}
+	must(t, c.UnplugPort(ctx, srv.ID, p.ID))
+	must(t, c.DeletePort(ctx, p.ID))
+	if found, err := c.FindPorts(ctx, "", tags); err != nil || len(found) != 0 {
+		t.Fatalf("after delete: %+v %v", found, err)
 	}
 }

@@ -54,6 +54,9 @@ type fakeCloud struct {
 	ports   map[string]map[string]any
 	sgs     map[string]map[string]any
 	rules   map[string]map[string]any // rule id -> rule (security_group_id inside)
+	// subnets are subnets with their own network; any other id is a
+	// subnet of net-1 (10.0.0.0/24), except ids starting "missing-" (404).
+	subnets map[string]map[string]any
 }
 
 func newFakeCloud(t *testing.T, fs th.FakeServer) *fakeCloud {
@@ -428,8 +431,30 @@ func (f *fakeCloud) replaceTags(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeCloud) getSubnet(w http.ResponseWriter, r *http.Request) {
-	reply(w, 200, map[string]any{"subnet": map[string]any{"id": r.PathValue("id"), "network_id": "net-1", "cidr": "10.0.0.0/24",
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := r.PathValue("id")
+	if sn, ok := f.subnets[id]; ok {
+		reply(w, 200, map[string]any{"subnet": sn})
+		return
+	}
+	if strings.HasPrefix(id, "missing-") {
+		neutronError(w, 404, "SubnetNotFound", "Subnet "+id+" could not be found.")
+		return
+	}
+	reply(w, 200, map[string]any{"subnet": map[string]any{"id": id, "network_id": "net-1", "cidr": "10.0.0.0/24",
 		"gateway_ip": "10.0.0.1", "ip_version": 4, "enable_dhcp": true}})
+}
+
+// addSubnet registers a subnet of its own network.
+func (f *fakeCloud) addSubnet(id, network, cidr, gateway string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.subnets == nil {
+		f.subnets = map[string]map[string]any{}
+	}
+	f.subnets[id] = map[string]any{"id": id, "network_id": network, "cidr": cidr, "gateway_ip": gateway, "ip_version": 4,
+		"enable_dhcp": true}
 }
 
 func (f *fakeCloud) getNetwork(w http.ResponseWriter, r *http.Request) {

@@ -167,6 +167,18 @@ func (d *Driver) GetPort(ctx context.Context, id string) (ports.Port, error) {
 	return out, nil
 }
 
+// GetSubnet implements ports.Network: GET /v2.0/subnets/{id}.
+func (d *Driver) GetSubnet(ctx context.Context, id string) (ports.Subnet, error) {
+	if id == "" {
+		return ports.Subnet{}, fmt.Errorf("openstack: get subnet with an empty id: %w", ports.ErrNotFound)
+	}
+	s, err := subnets.Get(ctx, d.network, id).Extract()
+	if err != nil {
+		return ports.Subnet{}, classify("get subnet "+id, err)
+	}
+	return ports.Subnet{ID: s.ID, NetworkID: s.NetworkID, CIDR: s.CIDR, GatewayIP: s.GatewayIP}, nil
+}
+
 // DeletePort implements ports.Network: DELETE /v2.0/ports/{id}; a missing
 // port is fine.
 func (d *Driver) DeletePort(ctx context.Context, id string) error {

@@ -413,6 +413,30 @@ func TestGetPort(t *testing.T) {
 	}
 }
 
+func TestGetSubnet(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.handle("GET /network/v2.0/subnets/"+subnetID, func(w http.ResponseWriter, r *http.Request) {
+		jsonReply(w, 200, `{"subnet": {"id": "`+subnetID+`", "network_id": "`+netID+`", "cidr": "192.168.7.0/24", "gateway_ip": "192.168.7.1", "ip_version": 4}}`)
+	})
+	e.handle("GET /network/v2.0/subnets/missing", func(w http.ResponseWriter, r *http.Request) {
+		jsonReply(w, 404, `{"NeutronError": {"type": "SubnetNotFound", "message": "Subnet missing could not be found.", "detail": ""}}`)
+	})
+	sn, err := e.d.GetSubnet(context.Background(), subnetID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sn != (ports.Subnet{ID: subnetID, NetworkID: netID, CIDR: "192.168.7.0/24", GatewayIP: "192.168.7.1"}) {
+		t.Fatalf("subnet %+v", sn)
+	}
+	if _, err := e.d.GetSubnet(context.Background(), "missing"); !errors.Is(err, ports.ErrNotFound) {
+		t.Fatalf("missing subnet: %v", err)
+	}
+	if _, err := e.d.GetSubnet(context.Background(), ""); !errors.Is(err, ports.ErrNotFound) {
+		t.Fatalf("empty subnet id: %v", err)
+	}
+}
+
 func TestPlugPort(t *testing.T) {
 	t.Parallel()
 	ifaces := func(ids ...string) string {
