@@ -278,6 +278,9 @@ type Log struct {
 type Metrics struct {
 	// Bind is the host:port of the metrics server.
 	Bind string
+	// Profiling serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/ on the metrics server.
+	Profiling bool
 }
 
 // Default returns the built-in configuration: one machine, local

@@ -128,6 +128,7 @@ func keys() []key {
 		strKey("log", "format", func(c *Config) *string { return &c.Log.Format }),
 
 		strKey("metrics", "bind", func(c *Config) *string { return &c.Metrics.Bind }),
+		boolKey("metrics", "profiling", func(c *Config) *bool { return &c.Metrics.Profiling }),
 	}
 }
 

@@ -220,6 +220,7 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 	if err != nil {
 		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
 	}
+	positions := make([]int64, 0, len(st.Events))
 	for rows.Next() {
 		var version, pos int64
 		if err := rows.Scan(&version, &pos); err != nil {
@@ -227,14 +228,19 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 			return fmt.Errorf("append %s %s: read positions: %w", st.AggregateType, st.AggregateID, err)
 		}
 		st.Events[version-base-1].GlobalPosition = pos
+		positions = append(positions, pos)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
 	}
+	// The outbox rows come from the positions just returned, not from a
+	// read of events: under PostgreSQL's SERIALIZABLE such a read locks
+	// index pages every concurrent append writes to, and two appends at
+	// once would then abort each other.
 	if _, err := tx.Exec(ctx, `INSERT INTO outbox (global_position, topic, message_key)
-		SELECT global_position, $1, aggregate_id FROM events WHERE event_id = ANY($2::uuid[])`,
-		events.Topic(st.AggregateType), ids); err != nil {
+		SELECT p, $1, $2 FROM unnest($3::bigint[]) AS p`,
+		events.Topic(st.AggregateType), st.AggregateID, positions); err != nil {
 		return fmt.Errorf("append %s %s: write outbox: %w", st.AggregateType, st.AggregateID, err)
 	}
 	return nil
