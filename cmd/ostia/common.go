@@ -75,6 +75,12 @@ func (b *base) openDB(ctx context.Context) (*pgxpool.Pool, error) {
 		pool.Close()
 		return nil, err
 	}
+	if b.metrics != nil {
+		if err := b.metrics.Register(postgres.NewPoolCollector(pool, "main")); err != nil {
+			pool.Close()
+			return nil, fmt.Errorf("register pool metrics: %w", err)
+		}
+	}
 	return pool, nil
 }
 
