@@ -61,7 +61,7 @@ func (p *Projector) ObjectAt(ctx context.Context, objectID string, at time.Time)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s as of %s: %w", kind, objectID, at.Format(time.RFC3339), err)
 		}
-		if _, err := m.apply(env, payload, false); err != nil {
+		if _, err := m.apply(env, payload, auditNone); err != nil {
 			return nil, fmt.Errorf("%s %s as of %s: v%d (%s): %w", kind, objectID, at.Format(time.RFC3339),
 				env.GetAggregateVersion(), env.GetType(), err)
 		}
@@ -77,8 +77,8 @@ func (p *Projector) ObjectAt(ctx context.Context, objectID string, at time.Time)
 	return out, nil
 }
 
-// locate finds the kind and aggregate of an object: from the audit trail,
-// else as the id of a load balancer or amphora stream, else from the
+// locate finds the kind and aggregate of an object: from the audit trail
+// (rows of older versions, then the directory of audited objects), else as the id of a load balancer or amphora stream, else from the
 // current read models.
 func (p *Projector) locate(ctx context.Context, objectID string) (views.Kind, string, string, error) {
 	gen, err := p.generation(ctx, 0)
@@ -88,6 +88,14 @@ func (p *Projector) locate(ctx context.Context, objectID string) (views.Kind, st
 	var kind, aggType, aggID string
 	err = p.pool.QueryRow(ctx, `SELECT object_kind, aggregate_type, aggregate_id FROM audit_log
 		WHERE generation = $1 AND object_id = $2 LIMIT 1`, gen, objectID).Scan(&kind, &aggType, &aggID)
+	if err == nil {
+		return views.Kind(kind), aggType, aggID, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", "", "", fmt.Errorf("locate %s: %w", objectID, err)
+	}
+	err = p.pool.QueryRow(ctx, `SELECT object_kind, aggregate_type, aggregate_id FROM audit_objects
+		WHERE generation = $1 AND object_id = $2 ORDER BY aggregate_type, aggregate_id LIMIT 1`, gen, objectID).Scan(&kind, &aggType, &aggID)
 	if err == nil {
 		return views.Kind(kind), aggType, aggID, nil
 	}

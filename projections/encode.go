@@ -13,9 +13,9 @@ import (
 // produces exactly what encoding/json produces for the same value (sorted
 // object keys, HTML-safe string escapes) but without reflection for the
 // value types the views use; anything else falls back to encoding/json.
-// Rendering the audit trail's before/after objects is most of a replay's
-// CPU time, and encoding/json's reflection and per-map key sorting were
-// most of that.
+// Rendering the views (read-model rows; the audit trail's before/after
+// objects when a trail is read) is much of a replay's CPU time, and
+// encoding/json's reflection and per-map key sorting were most of that.
 func appendJSON(buf []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case nil:

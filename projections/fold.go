@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/errgroup"
 
 	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
@@ -179,12 +180,25 @@ func (p *Projector) foldShard(ctx context.Context, cfg ReplayConfig, log *slog.L
 			if err != nil {
 				return fmt.Errorf("replay: %w", err)
 			}
-			items, err := a.model.apply(env, payload, !cfg.SkipAudit)
+			audit := auditSubjects
+			if cfg.SkipAudit {
+				audit = auditNone
+			}
+			items, err := a.model.apply(env, payload, audit)
 			if err != nil {
 				return fmt.Errorf("replay %s v%d (%s): %w", key, env.GetAggregateVersion(), env.GetType(), err)
 			}
-			for i, it := range items {
-				pending = append(pending, auditRecord{env: env, seq: int32(i), item: it})
+			if len(items) > 0 {
+				pending = append(pending, auditRecord{env: env, items: items})
+				for _, it := range items {
+					s := subject{it.kind, it.id}
+					if _, ok := a.objects[s]; !ok {
+						if a.objects == nil {
+							a.objects = map[subject]struct{}{}
+						}
+						a.objects[s] = struct{}{}
+					}
+				}
 			}
 			a.version = env.GetAggregateVersion()
 		}
@@ -197,30 +211,40 @@ func (p *Projector) foldShard(ctx context.Context, cfg ReplayConfig, log *slog.L
 	return flush()
 }
 
-var auditColumns = []string{"generation", "event_id", "seq", "global_position", "occurred_at", "actor", "project_id",
-	"correlation_id", "aggregate_type", "aggregate_id", "aggregate_version", "object_kind", "object_id", "event_type",
-	"before", "after"}
+var auditColumns = []string{"generation", "aggregate_type", "aggregate_id", "aggregate_version", "event_id",
+	"global_position", "occurred_at", "actor", "project_id", "correlation_id", "event_type", "object_kinds", "object_ids"}
 
-// writeAudit stores audit records of a replay. It streams them with COPY,
-// the cheapest way in for both PostgreSQL and CockroachDB; when some of the
-// rows are already there (live events written to the generation being
-// built while the replay ran) the COPY fails as a whole and the chunk is
-// written again with INSERT ... ON CONFLICT DO NOTHING.
+// writeAudit stores audit records of a replay (the objects' directory,
+// audit_objects, is written with the read models). It streams them with
+// COPY, the cheapest way in for both PostgreSQL and CockroachDB; when some
+// of the rows are already there (live events written to the generation
+// being built while the replay ran) the COPY fails as a whole and the chunk
+// is written again with INSERT ... ON CONFLICT DO NOTHING.
 func (p *Projector) writeAudit(ctx context.Context, gen int64, recs []auditRecord) error {
-	ids := make([]uuid.UUID, len(recs))
+	// pgtype.UUID is encoded directly; uuid.UUID would go through
+	// driver.Valuer, text and a failed plan per value.
+	ids := make([]pgtype.UUID, len(recs))
 	for i, r := range recs {
 		id, err := uuid.Parse(r.env.GetEventId())
 		if err != nil {
 			return fmt.Errorf("event id %q: %w", r.env.GetEventId(), err)
 		}
-		ids[i] = id
+		ids[i] = pgtype.UUID{Bytes: id, Valid: true}
 	}
-	_, err := p.pool.CopyFrom(ctx, pgx.Identifier{"audit_log"}, auditColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
+	row := make([]any, len(auditColumns))
+	var kinds, objs []string
+	_, err := p.pool.CopyFrom(ctx, pgx.Identifier{"audit_events"}, auditColumns, pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) {
 		r := &recs[i]
 		e := r.env
-		return []any{gen, ids[i], r.seq, e.GetGlobalPosition(), e.GetOccurredAt().AsTime(), e.GetActor(), e.GetProjectId(),
-			e.GetCorrelationId(), e.GetAggregateType(), e.GetAggregateId(), e.GetAggregateVersion(), string(r.item.kind),
-			r.item.id, e.GetType(), r.item.before, r.item.after}, nil
+		kinds, objs = kinds[:0], objs[:0]
+		for _, it := range r.items {
+			kinds, objs = append(kinds, string(it.kind)), append(objs, it.id)
+		}
+		row[0], row[1], row[2], row[3], row[4], row[5], row[6] = gen, e.GetAggregateType(), e.GetAggregateId(),
+			e.GetAggregateVersion(), ids[i], e.GetGlobalPosition(), e.GetOccurredAt().AsTime()
+		row[7], row[8], row[9], row[10], row[11], row[12] = e.GetActor(), e.GetProjectId(), e.GetCorrelationId(),
+			e.GetType(), kinds, objs
+		return row, nil
 	}))
 	var pe *pgconn.PgError
 	if err == nil || !errors.As(err, &pe) || pe.Code != "23505" {

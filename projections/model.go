@@ -48,7 +48,7 @@ func (r *row) same(o *row) bool {
 }
 
 // auditItem is one object an event changed, rendered before and after it
-// (nil when the object did not exist).
+// (nil when the object did not exist, and with auditSubjects).
 type auditItem struct {
 	kind          views.Kind
 	id            string
@@ -61,12 +61,29 @@ type subject struct {
 	id   string
 }
 
+// auditMode is what apply reports about the objects an event changed.
+type auditMode int
+
+const (
+	// auditNone reports nothing.
+	auditNone auditMode = iota
+	// auditSubjects names the objects (kind and id) without rendering
+	// them: what the projector and replays store in audit_events (the
+	// documents are rendered from the event log when the trail is read).
+	auditSubjects
+	// auditRendered names the objects and renders them before and after
+	// the event.
+	auditRendered
+)
+
 // model is the projection-side state of one aggregate: the aggregate's own
 // state (evolved with the aggregate's Apply) plus what the views need.
 type model interface {
-	// apply evolves the model by one event; with audit it also returns the
-	// objects the event changed, rendered before and after.
-	apply(env *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error)
+	// apply evolves the model by one event; unless audit is auditNone it
+	// also returns the objects the event changed (in the same order for
+	// auditSubjects and auditRendered), with auditRendered rendered before
+	// and after.
+	apply(env *eventsv1.Envelope, payload proto.Message, audit auditMode) ([]auditItem, error)
 	// rows renders every read-model row of the aggregate.
 	rows() ([]row, error)
 	// usage returns the billable intervals of the aggregate's resources
@@ -89,6 +106,11 @@ func kindsOf(aggregateType string) []views.Kind {
 			views.KindAvailabilityZoneProfile}
 	}
 	return nil
+}
+
+// projectedTypes lists the aggregate types the projection follows.
+func projectedTypes() []string {
+	return []string{events.AggregateLoadBalancer, events.AggregateAmphora, events.AggregateProject, events.AggregateCatalog}
 }
 
 // projected reports whether the projection follows an aggregate type.
@@ -332,11 +354,13 @@ func (m *lbModel) renderAll(subjects []subject) ([][]byte, error) {
 	return out, nil
 }
 
-func (m *lbModel) apply(env *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
+func (m *lbModel) apply(env *eventsv1.Envelope, payload proto.Message, audit auditMode) ([]auditItem, error) {
 	var subjects []subject
 	var before [][]byte
-	if audit {
+	if audit != auditNone {
 		subjects = m.subjects(payload)
+	}
+	if audit == auditRendered {
 		var err error
 		if before, err = m.renderAll(subjects); err != nil {
 			return nil, err
@@ -358,8 +382,15 @@ func (m *lbModel) apply(env *eventsv1.Envelope, payload proto.Message, audit boo
 	at := env.GetOccurredAt().AsTime().Round(time.Microsecond)
 	m.touch(at, payload, positions, cascade)
 	m.bill(at, payload)
-	if !audit {
+	switch audit {
+	case auditNone:
 		return nil, nil
+	case auditSubjects:
+		items := make([]auditItem, len(subjects))
+		for i, s := range subjects {
+			items[i] = auditItem{kind: s.kind, id: s.id}
+		}
+		return items, nil
 	}
 	after, err := m.renderAll(subjects)
 	if err != nil {
@@ -561,10 +592,10 @@ type amphoraModel struct {
 	billed *usageRecord
 }
 
-func (m *amphoraModel) apply(env *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
+func (m *amphoraModel) apply(env *eventsv1.Envelope, payload proto.Message, audit auditMode) ([]auditItem, error) {
 	var before []byte
 	var err error
-	if audit {
+	if audit == auditRendered {
 		if before, err = marshal(views.Amphora(m.st)); err != nil {
 			return nil, err
 		}
@@ -573,8 +604,11 @@ func (m *amphoraModel) apply(env *eventsv1.Envelope, payload proto.Message, audi
 		return nil, err
 	}
 	m.bill(env.GetOccurredAt().AsTime().Round(time.Microsecond), payload)
-	if !audit {
+	switch audit {
+	case auditNone:
 		return nil, nil
+	case auditSubjects:
+		return []auditItem{{kind: views.KindAmphora, id: m.st.ID()}}, nil
 	}
 	after, err := marshal(views.Amphora(m.st))
 	if err != nil {
@@ -636,12 +670,13 @@ func (m *projectModel) doc() views.Object {
 	return views.QuotaListItem(m.id, q)
 }
 
-func (m *projectModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
-	_, quota := payload.(*eventsv1.QuotaUsageChanged)
-	audit = audit && !quota
+func (m *projectModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit auditMode) ([]auditItem, error) {
+	if _, quota := payload.(*eventsv1.QuotaUsageChanged); quota {
+		audit = auditNone
+	}
 	var before []byte
 	var err error
-	if audit && m.st.Version > 0 {
+	if audit == auditRendered && m.st.Version > 0 {
 		if before, err = marshal(m.doc()); err != nil {
 			return nil, err
 		}
@@ -649,8 +684,11 @@ func (m *projectModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 	if err := m.st.Apply(payload); err != nil {
 		return nil, err
 	}
-	if !audit {
+	switch audit {
+	case auditNone:
 		return nil, nil
+	case auditSubjects:
+		return []auditItem{{kind: views.KindQuota, id: m.id}}, nil
 	}
 	after, err := marshal(m.doc())
 	if err != nil {
@@ -724,12 +762,14 @@ func (m *catalogModel) render(s subject) views.Object {
 	return nil
 }
 
-func (m *catalogModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit bool) ([]auditItem, error) {
+func (m *catalogModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit auditMode) ([]auditItem, error) {
 	s, ok := m.subject(payload)
-	audit = audit && ok
+	if !ok {
+		audit = auditNone
+	}
 	var before []byte
 	var err error
-	if audit {
+	if audit == auditRendered {
 		if before, err = marshal(m.render(s)); err != nil {
 			return nil, err
 		}
@@ -737,8 +777,11 @@ func (m *catalogModel) apply(_ *eventsv1.Envelope, payload proto.Message, audit 
 	if err := m.st.Apply(payload); err != nil {
 		return nil, err
 	}
-	if !audit {
+	switch audit {
+	case auditNone:
 		return nil, nil
+	case auditSubjects:
+		return []auditItem{{kind: s.kind, id: s.id}}, nil
 	}
 	after, err := marshal(m.render(s))
 	if err != nil {

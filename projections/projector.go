@@ -308,12 +308,12 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 		if err != nil {
 			return fmt.Errorf("project %s v%d: %w: %w", e.GetType(), e.GetAggregateVersion(), messaging.ErrPermanent, err)
 		}
-		items, err := ent.model.apply(e, payload, true)
+		items, err := ent.model.apply(e, payload, auditSubjects)
 		if err != nil {
 			return fmt.Errorf("project %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
 		}
-		for i, it := range items {
-			audits = append(audits, auditRecord{env: e, seq: int32(i), item: it})
+		if len(items) > 0 {
+			audits = append(audits, auditRecord{env: e, items: items})
 		}
 		ent.version = e.GetAggregateVersion()
 		ent.rows = nil
@@ -433,11 +433,19 @@ func (p *Projector) stateAt(ctx context.Context, tx pgx.Tx, aggType, aggID strin
 		if err != nil {
 			return nil, fmt.Errorf("replay %s %s: %w: %w", aggType, aggID, messaging.ErrPermanent, err)
 		}
-		if _, err := ent.model.apply(e, payload, false); err != nil {
+		if _, err := ent.model.apply(e, payload, auditNone); err != nil {
 			return nil, fmt.Errorf("replay %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
 		}
 		ent.version = e.GetAggregateVersion()
 	}
 	ent.rows, ent.baseRows = nil, nil
+	if version == 0 {
+		// Nothing applied yet: the read model holds no rows of this
+		// aggregate (rows are only ever written with its checkpoint), so
+		// the new rows are written without first deleting by aggregate,
+		// a read that under SERIALIZABLE conflicts with every concurrent
+		// writer of the table.
+		ent.baseRows = map[rowKey]row{}
+	}
 	return ent, nil
 }

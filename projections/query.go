@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -442,27 +443,32 @@ type AuditEntry struct {
 	Before, After json.RawMessage
 }
 
-// AuditTrail returns every recorded change of an object, oldest first.
+// AuditTrail returns every recorded change of an object, oldest first:
+// the rows older versions stored in audit_log as they were stored, and the
+// changes recorded in audit_events with the documents rendered from the
+// event log (renderAudit).
 func (p *Projector) AuditTrail(ctx context.Context, objectID string) ([]AuditEntry, error) {
 	gen, err := p.generation(ctx, 0)
 	if err != nil {
 		return nil, err
 	}
 	rows, err := p.pool.Query(ctx, `SELECT event_id::text, global_position, occurred_at, actor, project_id, correlation_id,
-		aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after
+		aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after, seq
 		FROM audit_log WHERE generation = $1 AND object_id = $2
 		ORDER BY occurred_at, aggregate_version, seq`, gen, objectID)
 	if err != nil {
 		return nil, fmt.Errorf("audit trail of %s: %w", objectID, err)
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []auditEntry
 	for rows.Next() {
 		var e AuditEntry
 		var kind string
 		var before, after []byte
+		var seq int32
 		if err := rows.Scan(&e.EventID, &e.GlobalPosition, &e.OccurredAt, &e.Actor, &e.ProjectID, &e.CorrelationID,
-			&e.AggregateType, &e.AggregateID, &e.AggregateVersion, &kind, &e.ObjectID, &e.EventType, &before, &after); err != nil {
+			&e.AggregateType, &e.AggregateID, &e.AggregateVersion, &kind, &e.ObjectID, &e.EventType, &before, &after,
+			&seq); err != nil {
 			return nil, fmt.Errorf("audit trail of %s: %w", objectID, err)
 		}
 		e.ObjectKind = views.Kind(kind)
@@ -472,10 +478,34 @@ func (p *Projector) AuditTrail(ctx context.Context, objectID string) ([]AuditEnt
 		if after != nil {
 			e.After = after
 		}
-		out = append(out, e)
+		out = append(out, auditEntry{AuditEntry: e, seq: seq})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("audit trail of %s: %w", objectID, err)
 	}
-	return out, nil
+	rows.Close()
+	derived, err := p.recordedChanges(ctx, gen, objectID)
+	if err != nil {
+		return nil, fmt.Errorf("audit trail of %s: %w", objectID, err)
+	}
+	if err := p.renderAudit(ctx, derived); err != nil {
+		return nil, fmt.Errorf("audit trail of %s: %w", objectID, err)
+	}
+	out = append(out, derived...)
+	// The order of the rows' ORDER BY (stable: ties keep the order read).
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := &out[i], &out[j]
+		if !a.OccurredAt.Equal(b.OccurredAt) {
+			return a.OccurredAt.Before(b.OccurredAt)
+		}
+		if a.AggregateVersion != b.AggregateVersion {
+			return a.AggregateVersion < b.AggregateVersion
+		}
+		return a.seq < b.seq
+	})
+	trail := make([]AuditEntry, len(out))
+	for i := range out {
+		trail[i] = out[i].AuditEntry
+	}
+	return trail, nil
 }

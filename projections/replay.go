@@ -64,6 +64,8 @@ type replayAgg struct {
 	// and clock skew between writers): later events of the aggregate are
 	// left out.
 	broken bool
+	// objects are the objects the audit trail records changes of.
+	objects map[subject]struct{}
 }
 
 // Replay rebuilds the read models from the whole event log into a fresh
@@ -250,8 +252,12 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 			var all []row
 			var cps []checkpoint
 			var usage []usageRecord
+			var objects []auditObject
 			stale := map[string][]string{}
 			for _, r := range part {
+				for s := range r.agg.objects {
+					objects = append(objects, auditObject{r.agg.aggType, r.agg.id, s.kind, s.id})
+				}
 				key := cacheKey(r.agg.aggType, r.agg.id)
 				if v, ok := existing[key]; ok {
 					if v >= r.agg.version {
@@ -269,6 +275,8 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 			queueUpsert(b, gen, all)
 			queueUsage(b, gen, usage)
 			queueCheckpoints(b, gen, cps)
+			sort.Slice(objects, func(i, j int) bool { return objects[i].id < objects[j].id })
+			queueAuditObjects(b, gen, objects)
 			return tx.SendBatch(ctx, b).Close()
 		})
 		if err != nil {
@@ -284,33 +292,78 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 }
 
 // copyAudit copies the audit trail of one generation (up to until, when
-// set) into another, in 256 slices of the event id range so that no
-// transaction grows large and each slice is a range scan of the primary
-// key. Rows already there (live events written to both generations) are
-// kept.
+// set) into another, in slices so that no transaction grows large and each
+// slice is a range scan of the primary key: audit_log (rows of older
+// versions) by event id, audit_events by aggregate id, then the directory
+// of the objects whose changes were copied. Rows already there (live events
+// written to both generations) are kept.
 func (p *Projector) copyAudit(ctx context.Context, from, to int64, until time.Time) error {
 	const parts = 256
-	const insert = `INSERT INTO audit_log (generation, event_id, seq, global_position, occurred_at, actor, project_id,
-			correlation_id, aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after)
-		SELECT $2, event_id, seq, global_position, occurred_at, actor, project_id, correlation_id, aggregate_type,
-			aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after
-		FROM audit_log WHERE generation = $1 AND occurred_at <= $3 AND event_id >= $4::uuid`
 	limit := until
 	if limit.IsZero() {
 		limit = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 	}
+	const legacy = `INSERT INTO audit_log (generation, event_id, seq, global_position, occurred_at, actor, project_id,
+			correlation_id, aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after)
+		SELECT $2, event_id, seq, global_position, occurred_at, actor, project_id, correlation_id, aggregate_type,
+			aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after
+		FROM audit_log WHERE generation = $1 AND occurred_at <= $3 AND event_id >= $4::uuid`
+	var legacyRows bool
+	if err := p.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_log WHERE generation = $1)`, from).Scan(&legacyRows); err != nil {
+		return fmt.Errorf("replay: carry the audit trail over: %w", err)
+	}
 	bound := func(i int) string { return fmt.Sprintf("%02x000000-0000-0000-0000-000000000000", i) }
 	for i := range parts {
+		if !legacyRows {
+			break
+		}
 		var err error
 		if i+1 < parts {
-			_, err = p.pool.Exec(ctx, insert+` AND event_id < $5::uuid ON CONFLICT (generation, event_id, seq) DO NOTHING`,
+			_, err = p.pool.Exec(ctx, legacy+` AND event_id < $5::uuid ON CONFLICT (generation, event_id, seq) DO NOTHING`,
 				from, to, limit, bound(i), bound(i+1))
 		} else {
-			_, err = p.pool.Exec(ctx, insert+` ON CONFLICT (generation, event_id, seq) DO NOTHING`, from, to, limit, bound(i))
+			_, err = p.pool.Exec(ctx, legacy+` ON CONFLICT (generation, event_id, seq) DO NOTHING`, from, to, limit, bound(i))
 		}
 		if err != nil {
 			return fmt.Errorf("replay: carry the audit trail over: %w", err)
 		}
+	}
+	// Per aggregate type, slices of aggregate ids (mostly UUIDs) by their
+	// first character: the first slice starts at the empty string and the
+	// last is open, so every id falls in one, and each is a range of the
+	// primary key.
+	const events = `INSERT INTO audit_events (generation, aggregate_type, aggregate_id, aggregate_version, event_id,
+			global_position, occurred_at, actor, project_id, correlation_id, event_type, object_kinds, object_ids)
+		SELECT $2, aggregate_type, aggregate_id, aggregate_version, event_id, global_position, occurred_at, actor,
+			project_id, correlation_id, event_type, object_kinds, object_ids
+		FROM audit_events WHERE generation = $1 AND occurred_at <= $3 AND aggregate_type = $4 AND aggregate_id >= $5`
+	const conflict = ` ON CONFLICT (generation, aggregate_type, aggregate_id, aggregate_version) DO NOTHING`
+	const slices = 16
+	prefix := func(i int) string {
+		if i == 0 {
+			return ""
+		}
+		return fmt.Sprintf("%x", i)
+	}
+	for _, t := range projectedTypes() {
+		for i := range slices {
+			var err error
+			if i+1 < slices {
+				_, err = p.pool.Exec(ctx, events+` AND aggregate_id < $6`+conflict, from, to, limit, t, prefix(i), prefix(i+1))
+			} else {
+				_, err = p.pool.Exec(ctx, events+conflict, from, to, limit, t, prefix(i))
+			}
+			if err != nil {
+				return fmt.Errorf("replay: carry the audit trail over: %w", err)
+			}
+		}
+	}
+	if _, err := p.pool.Exec(ctx, `INSERT INTO audit_objects (generation, object_id, aggregate_type, aggregate_id, object_kind)
+		SELECT $2, o.object_id, o.aggregate_type, o.aggregate_id, o.object_kind FROM audit_objects o
+		WHERE o.generation = $1 AND EXISTS (SELECT 1 FROM audit_events e WHERE e.generation = $2
+			AND e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id AND o.object_id = ANY(e.object_ids))
+		ON CONFLICT (generation, object_id, aggregate_type, aggregate_id) DO NOTHING`, from, to); err != nil {
+		return fmt.Errorf("replay: carry the audit trail over: %w", err)
 	}
 	return nil
 }
@@ -324,7 +377,7 @@ func (p *Projector) DropGeneration(ctx context.Context, gen int64) error {
 	if gen == cur || (building != nil && gen == *building) {
 		return fmt.Errorf("generation %d is in use", gen)
 	}
-	tables := []string{"audit_log", "billing_usage"}
+	tables := []string{"audit_log", "audit_events", "audit_objects", "billing_usage"}
 	for _, k := range views.Kinds() {
 		tables = append(tables, table(k))
 	}
@@ -369,6 +422,13 @@ func (p *Projector) Checksum(ctx context.Context, gen int64) (string, error) {
 			global_position::text, occurred_at::text, actor, project_id, correlation_id, aggregate_type, aggregate_id,
 			aggregate_version::text, object_kind, object_id, event_type, before::text, after::text)), ''
 			ORDER BY event_id, seq)), '') FROM audit_log WHERE generation = $1`,
+		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', aggregate_type, aggregate_id,
+			aggregate_version::text, event_id::text, global_position::text, occurred_at::text, actor, project_id,
+			correlation_id, event_type, array_to_string(object_kinds, ','), array_to_string(object_ids, ','))), ''
+			ORDER BY aggregate_type, aggregate_id, aggregate_version)), '') FROM audit_events WHERE generation = $1`,
+		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', object_id, aggregate_type,
+			aggregate_id, object_kind)), '' ORDER BY object_id, aggregate_type, aggregate_id)), '')
+			FROM audit_objects WHERE generation = $1`,
 		`SELECT count(*)::text || ':' || COALESCE(md5(string_agg(md5(concat_ws('|', resource_type, resource_id, project_id,
 			loadbalancer_id, active_from::text, active_until::text)), '' ORDER BY resource_type, resource_id)), '')
 			FROM billing_usage WHERE generation = $1`)

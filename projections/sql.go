@@ -118,13 +118,22 @@ func queueDeleteAggregates(b *pgx.Batch, gen int64, aggregateType string, ids []
 	}
 }
 
-// auditRecord is one audit_log row.
+// auditRecord is one audit_events row: an event and the objects it changed
+// (not rendered: AuditTrail renders them when read).
 type auditRecord struct {
-	env  *eventsv1.Envelope
-	seq  int32
-	item auditItem
+	env   *eventsv1.Envelope
+	items []auditItem
 }
 
+// auditObject is one audit_objects row: an object some event of an
+// aggregate changed.
+type auditObject struct {
+	aggregateType, aggregateID string
+	kind                       views.Kind
+	id                         string
+}
+
+// queueAudit queues storing audit records and their objects.
 func queueAudit(b *pgx.Batch, gen int64, recs []auditRecord) {
 	if len(recs) == 0 {
 		return
@@ -132,27 +141,53 @@ func queueAudit(b *pgx.Batch, gen int64, recs []auditRecord) {
 	n := len(recs)
 	ids, actors, projects, corrs, aggTypes, aggIDs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	kinds, objIDs, types := make([]string, n), make([]string, n), make([]string, n)
-	seqs := make([]int32, n)
 	positions, versions := make([]int64, n), make([]int64, n)
 	at := make([]time.Time, n)
-	before, after := make([]pgtype.Text, n), make([]pgtype.Text, n)
+	var objects []auditObject
+	seen := map[auditObject]bool{}
 	for i, r := range recs {
 		e := r.env
 		ids[i], actors[i], projects[i], corrs[i], aggTypes[i], aggIDs[i] = e.GetEventId(), e.GetActor(), e.GetProjectId(),
 			e.GetCorrelationId(), e.GetAggregateType(), e.GetAggregateId()
-		kinds[i], objIDs[i], types[i] = string(r.item.kind), r.item.id, e.GetType()
-		seqs[i], positions[i], versions[i], at[i] = r.seq, e.GetGlobalPosition(), e.GetAggregateVersion(), e.GetOccurredAt().AsTime()
-		before[i], after[i] = nullText(r.item.before), nullText(r.item.after)
+		positions[i], versions[i], at[i], types[i] = e.GetGlobalPosition(), e.GetAggregateVersion(), e.GetOccurredAt().AsTime(), e.GetType()
+		k, o := make([]string, len(r.items)), make([]string, len(r.items))
+		for j, it := range r.items {
+			k[j], o[j] = string(it.kind), it.id
+			obj := auditObject{e.GetAggregateType(), e.GetAggregateId(), it.kind, it.id}
+			if !seen[obj] {
+				seen[obj] = true
+				objects = append(objects, obj)
+			}
+		}
+		kinds[i], objIDs[i] = textArray(k), textArray(o)
 	}
-	b.Queue(`INSERT INTO audit_log (generation, event_id, seq, global_position, occurred_at, actor, project_id,
-			correlation_id, aggregate_type, aggregate_id, aggregate_version, object_kind, object_id, event_type, before, after)
-		SELECT $1, u.id::uuid, u.seq, u.pos, u.at, u.actor, u.project, u.corr, u.agg_type, u.agg_id, u.version, u.kind,
-			u.obj, u.type, u.before::jsonb, u.after::jsonb
-		FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[], $6::text[], $7::text[], $8::text[],
-			$9::text[], $10::text[], $11::bigint[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[])
-			AS u (id, seq, pos, at, actor, project, corr, agg_type, agg_id, version, kind, obj, type, before, after)
-		ON CONFLICT (generation, event_id, seq) DO NOTHING`,
-		gen, ids, seqs, positions, at, actors, projects, corrs, aggTypes, aggIDs, versions, kinds, objIDs, types, before, after)
+	b.Queue(`INSERT INTO audit_events (generation, aggregate_type, aggregate_id, aggregate_version, event_id, global_position,
+			occurred_at, actor, project_id, correlation_id, event_type, object_kinds, object_ids)
+		SELECT $1, u.agg_type, u.agg_id, u.version, u.id::uuid, u.pos, u.at, u.actor, u.project, u.corr, u.type,
+			u.kinds::text[], u.objs::text[]
+		FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[], $8::text[],
+			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+			AS u (agg_type, agg_id, version, id, pos, at, actor, project, corr, type, kinds, objs)
+		ON CONFLICT (generation, aggregate_type, aggregate_id, aggregate_version) DO NOTHING`,
+		gen, aggTypes, aggIDs, versions, ids, positions, at, actors, projects, corrs, types, kinds, objIDs)
+	queueAuditObjects(b, gen, objects)
+}
+
+// queueAuditObjects queues recording objects in the audit trail's
+// directory (rows already there are kept).
+func queueAuditObjects(b *pgx.Batch, gen int64, objects []auditObject) {
+	if len(objects) == 0 {
+		return
+	}
+	n := len(objects)
+	ids, aggTypes, aggIDs, kinds := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, o := range objects {
+		ids[i], aggTypes[i], aggIDs[i], kinds[i] = o.id, o.aggregateType, o.aggregateID, string(o.kind)
+	}
+	b.Queue(`INSERT INTO audit_objects (generation, object_id, aggregate_type, aggregate_id, object_kind)
+		SELECT $1, u.id, u.agg_type, u.agg_id, u.kind FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])
+			AS u (id, agg_type, agg_id, kind)
+		ON CONFLICT (generation, object_id, aggregate_type, aggregate_id) DO NOTHING`, gen, ids, aggTypes, aggIDs, kinds)
 }
 
 // checkpoint is the version of one aggregate in one generation.
