@@ -15,6 +15,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ostia/ostia/internal/qos"
 )
 
 // Config configures the gateway.
@@ -24,10 +26,15 @@ type Config struct {
 	// API, when set, serves the Octavia v2 resources; without it only
 	// version discovery answers.
 	API *API
+	// Foreground, when set, is told about every write request (POST, PUT,
+	// PATCH, DELETE) while it is served, so background work in the same
+	// process can yield to it.
+	Foreground *qos.Gate
 }
 
 // Server is the HTTP API.
 type Server struct {
+	fg       *qos.Gate
 	log      *slog.Logger
 	mux      *http.ServeMux
 	requests *prometheus.CounterVec
@@ -40,6 +47,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	s := &Server{
+		fg:  cfg.Foreground,
 		log: cfg.Logger,
 		mux: http.NewServeMux(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -90,6 +98,9 @@ func (r *statusRecorder) WriteHeader(code int) {
 // handle registers a route with request ids, Accept checking, logging and metrics.
 func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			defer s.fg.Enter()()
+		}
 		start := time.Now()
 		reqID := "req-" + uuid.NewString()
 		w.Header().Set("x-openstack-request-id", reqID)

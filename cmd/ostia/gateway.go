@@ -48,5 +48,6 @@ func (b *base) newGateway(pool *pgxpool.Pool, c *core) (*gateway.Server, error) 
 		api.Validator = ks
 		api.AuthURI = ac.KeystoneURL
 	}
-	return gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics, API: api})
+	return gateway.New(gateway.Config{Logger: b.log.With("service", "api"), Metrics: b.metrics, API: api,
+		Foreground: c.foreground})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
 	"github.com/ostia/ostia/internal/heartbeat"
+	"github.com/ostia/ostia/internal/qos"
 	"github.com/ostia/ostia/projections"
 )
 
@@ -29,6 +30,9 @@ type core struct {
 	// views, when set, is the projector every command's events are applied
 	// through inline (in the append transaction).
 	views *projections.Projector
+	// foreground, when set (ostia up), is the gate through which the
+	// worker's saga steps yield to the API's writes in the same process.
+	foreground *qos.Gate
 }
 
 // quotaDefaults are the configured [quotas] default limits.

@@ -12,16 +12,23 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/internal/broker"
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
+	"github.com/ostia/ostia/internal/qos"
 )
 
 // runUp runs every service in one process: the embedded Kafka-protocol
 // broker (unless external brokers are configured), the relay and the API.
+// apiQuietPeriod is how long after the last API write saga steps keep
+// waiting ([worker] api_priority_wait): back-to-back calls of one client
+// are one busy period.
+const apiQuietPeriod = 5 * time.Millisecond
+
 func runUp(ctx context.Context, env *environment, args []string) error {
 	fs, path := newFlags(env, "up")
 	if err := fs.Parse(args); err != nil {
@@ -75,6 +82,9 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 			return err
 		}
 		b.cfg.Health.HeartbeatKey = key
+	}
+	if w := b.cfg.Worker.APIPriorityWait; w > 0 {
+		c.foreground = qos.NewGate(apiQuietPeriod, w)
 	}
 	api, err := b.newGateway(pool, c)
 	if err != nil {

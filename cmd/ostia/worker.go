@@ -265,7 +265,11 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		}
 		allFlows = append(allFlows, rotator.Flow())
 	}
-	runner, err := saga.NewRunner(saga.RunnerConfig{Store: store, Flows: allFlows, Logger: log, Metrics: b.metrics})
+	rc := saga.RunnerConfig{Store: store, Flows: allFlows, Logger: log, Metrics: b.metrics}
+	if fg := c.foreground; fg != nil {
+		rc.Yield = func(ctx context.Context) { fg.Yield(ctx) }
+	}
+	runner, err := saga.NewRunner(rc)
 	if err != nil {
 		cleanup()
 		return err

@@ -149,6 +149,10 @@ type Worker struct {
 	// AgentPort is the port of the amphora agents (Octavia's
 	// [haproxy_amphora] bind_port).
 	AgentPort int
+	// APIPriorityWait: in `ostia up` (API and worker in one process), a
+	// saga step waits while API writes are being served, at most this long
+	// (0 turns it off).
+	APIPriorityWait time.Duration
 }
 
 // VRRP is the [vrrp] section: keepalived settings of ACTIVE_STANDBY load
@@ -317,6 +321,7 @@ func Default() Config {
 			Driver:           DriverLocal,
 			AmpActiveRetries: 30,
 			AmpActiveWait:    10 * time.Second,
+			APIPriorityWait:  250 * time.Millisecond,
 			Topology:         TopologySingle,
 			AgentPort:        9443,
 		},

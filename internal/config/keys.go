@@ -73,6 +73,7 @@ func keys() []key {
 		strKey("worker", "amp_flavor_id", func(c *Config) *string { return &c.Worker.AmpFlavorID }),
 		listKey("worker", "amp_boot_network_list", func(c *Config) *[]string { return &c.Worker.AmpBootNetworkList }),
 		intKey("worker", "agent_port", func(c *Config) *int { return &c.Worker.AgentPort }),
+		durKey("worker", "api_priority_wait", func(c *Config) *time.Duration { return &c.Worker.APIPriorityWait }),
 
 		intKey("vrrp", "advert_int", func(c *Config) *int { return &c.VRRP.AdvertInt }),
 		intKey("vrrp", "check_interval", func(c *Config) *int { return &c.VRRP.CheckInterval }),

@@ -150,6 +150,9 @@ func (c Config) validate() []*KeyError {
 	// [worker]
 	ch.oneOf("worker", "driver", c.Worker.Driver, DriverLocal, DriverNoop, DriverOpenStack)
 	ch.atLeast("worker", "amp_active_retries", c.Worker.AmpActiveRetries, 1)
+	if c.Worker.APIPriorityWait < 0 {
+		ch.bad("worker", "api_priority_wait", "must not be negative, got %s", c.Worker.APIPriorityWait)
+	}
 	if c.Worker.AmpActiveWait <= 0 {
 		ch.bad("worker", "amp_active_wait", "must be positive, got %s", c.Worker.AmpActiveWait)
 	}

@@ -149,6 +149,9 @@ func (d *Definition[S]) forward(ctx context.Context, x *execution, s *S, plan []
 				return false, err
 			}
 		}
+		if cfg.Yield != nil {
+			cfg.Yield(ctx)
+		}
 		start := time.Now()
 		callCtx, cancel := context.WithTimeout(withInfo(ctx, info), cfg.CallTimeout)
 		out, err := step.Do(callCtx, s)

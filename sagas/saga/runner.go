@@ -50,6 +50,9 @@ type RunnerConfig struct {
 	// much work (steps are idempotent). Default 20 ms; negative commits
 	// before every step.
 	CheckpointInterval time.Duration
+	// Yield, when set, is called before each step runs; it may hold the
+	// step back for a while (qos.Gate.Yield: API requests first).
+	Yield func(ctx context.Context)
 	// CallTimeout bounds one call of Do or Compensate (default 2 min).
 	CallTimeout time.Duration
 	// Logger defaults to slog.Default().
