@@ -13,6 +13,7 @@ import (
 	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/messaging"
+	"github.com/ostia/ostia/internal/qos"
 	"github.com/ostia/ostia/projections"
 )
 
@@ -83,18 +84,23 @@ func (b *base) startProjector(ctx context.Context, g *errgroup.Group, pool *pgxp
 			return nil, err
 		}
 	}
-	return p, b.consumeProjections(ctx, g, pool, p, brokers)
+	return p, b.consumeProjections(ctx, g, pool, p, brokers, nil)
 }
 
+// consumeProjections runs p's projection consumer; with fg (ostia up) it
+// yields to the API's writes in the same process.
 func (b *base) consumeProjections(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, p *projections.Projector,
-	brokers []string) error {
+	brokers []string, fg *qos.Gate) error {
 	log := b.log.With("service", "projector")
 	poison, err := b.poisonProducer(ctx, g, brokers)
 	if err != nil {
 		return err
 	}
-	cons, err := p.NewConsumer(messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics,
-		Poison: poison})
+	cc := messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics, Poison: poison}
+	if fg != nil {
+		cc.Yield = func(ctx context.Context) { fg.Yield(ctx) }
+	}
+	cons, err := p.NewConsumer(cc)
 	if err != nil {
 		return err
 	}
@@ -146,7 +152,7 @@ func runProjector(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	if err := b.consumeProjections(ctx, g, pool, p, brokers); err != nil {
+	if err := b.consumeProjections(ctx, g, pool, p, brokers, nil); err != nil {
 		return err
 	}
 	g.Go(func() error {

@@ -57,7 +57,7 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.consumeProjections(gctx, g, h.Pool, p, h.Addrs()); err != nil {
+		if err := b.consumeProjections(gctx, g, h.Pool, p, h.Addrs(), nil); err != nil {
 			t.Fatalf("projector %d: %v", i, err)
 		}
 		cores = append(cores, c)

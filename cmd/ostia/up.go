@@ -120,7 +120,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
 		return abort(err)
 	}
-	if err := b.consumeProjections(ctx, g, pool, c.views, brokers); err != nil {
+	if err := b.consumeProjections(ctx, g, pool, c.views, brokers, c.foreground); err != nil {
 		return abort(err)
 	}
 	g.Go(func() error { return r.Run(ctx) })

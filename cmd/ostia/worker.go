@@ -280,7 +280,7 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		return err
 	}
 	consumers, err := flows.Consumers(lbflows.TriggerConfig{Poison: poison, Brokers: brokers, Pool: pool, Store: store,
-		Registry: c.registry, Kick: runner.Kick, Logger: log, Metrics: b.metrics})
+		Registry: c.registry, Kick: runner.Kick, Logger: log, Metrics: b.metrics, Yield: rc.Yield})
 	if err != nil {
 		cleanup()
 		return err

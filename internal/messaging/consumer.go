@@ -66,6 +66,10 @@ type ConsumerConfig struct {
 	// must never say false for an event whose effect is still due. An
 	// error falls back to the transaction.
 	Filter func(ctx context.Context, env *eventsv1.Envelope) (bool, error)
+	// Yield, when set, is called before each message is handled; it may
+	// hold the consumer back for a while (qos.Gate.Yield: API requests
+	// in the same process first).
+	Yield func(ctx context.Context)
 	// MaxAttempts bounds how often a failing message is tried before the
 	// poison policy applies (default 5).
 	MaxAttempts int
@@ -331,6 +335,9 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 // poisoned (true: mark it), or until the consumer stops or loses the
 // partition (false: leave it for redelivery).
 func (c *Consumer) handle(stop, session context.Context, rec *sarama.ConsumerMessage) bool {
+	if c.cfg.Yield != nil {
+		c.cfg.Yield(stop)
+	}
 	// The transaction is not cancelled by Close: an in-flight handler
 	// finishes. Retries stop early when stopping.
 	txCtx := context.WithValue(context.WithoutCancel(stop), recordKey{}, rec)

@@ -36,6 +36,8 @@ type TriggerConfig struct {
 	// (see messaging.ConsumerConfig.Poison) instead of blocking its
 	// partition.
 	Poison messaging.PoisonProducer
+	// Yield is passed on to the consumers (messaging.ConsumerConfig.Yield).
+	Yield func(ctx context.Context)
 }
 
 // StartFor maps one event to the saga it starts (ok false: none). It only
@@ -145,6 +147,7 @@ func (f *Flows) Consumers(cfg TriggerConfig) ([]*messaging.Consumer, error) {
 			Handler: f.handler(flow, cfg),
 			Filter:  f.filter(flow, cfg),
 			Poison:  cfg.Poison,
+			Yield:   cfg.Yield,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("saga consumer %s: %w", name, err)
