@@ -4,57 +4,45 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/messaging"
 	"github.com/ostia/ostia/internal/qos"
 	"github.com/ostia/ostia/projections"
 )
 
-// Environment variables of the projector's own settings (the shared
-// configuration has no [projector] section yet; the flags win over them).
-const (
-	envProjectorCacheSize = "OSTIA_PROJECTOR_CACHE_SIZE"
-	envProjectorBrokers   = "OSTIA_PROJECTOR_BROKERS"
-)
-
-// lookupEnv returns the value of an environment variable of env.
-func lookupEnv(env *environment, name string) (string, bool) {
-	for _, kv := range env.environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
-}
-
-// projectorFlags are the settings of the projection consumer.
+// projectorFlags are the projection consumer's command-line overrides of
+// the [projector] section.
 type projectorFlags struct {
 	cacheSize int
 	brokers   string
+	fs        *flag.FlagSet
 }
 
-func (pf *projectorFlags) register(env *environment, fs *flag.FlagSet) error {
-	pf.cacheSize = 10000
-	if v, ok := lookupEnv(env, envProjectorCacheSize); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", envProjectorCacheSize, err)
-		}
-		pf.cacheSize = n
+func (pf *projectorFlags) register(fs *flag.FlagSet) {
+	pf.fs = fs
+	fs.IntVar(&pf.cacheSize, "cache-size", 0,
+		"aggregate states kept in memory, negative: none (default [projector] cache_size)")
+	fs.StringVar(&pf.brokers, "brokers", "",
+		"Kafka brokers host:port,... (default [projector] brokers, else [kafka] brokers)")
+}
+
+// resolve takes from the configuration what no flag set.
+func (pf *projectorFlags) resolve(cfg config.Projector) {
+	set := map[string]bool{}
+	pf.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["cache-size"] {
+		pf.cacheSize = cfg.CacheSize
 	}
-	pf.brokers, _ = lookupEnv(env, envProjectorBrokers)
-	fs.IntVar(&pf.cacheSize, "cache-size", pf.cacheSize,
-		"aggregate states kept in memory (negative: none); env "+envProjectorCacheSize)
-	fs.StringVar(&pf.brokers, "brokers", pf.brokers,
-		"Kafka brokers host:port,... (default: [kafka] brokers); env "+envProjectorBrokers)
-	return nil
+	if !set["brokers"] && len(cfg.Brokers) > 0 {
+		pf.brokers = strings.Join(cfg.Brokers, ",")
+	}
 }
 
 // newProjections builds a Projector on pool with its own event store and
@@ -122,9 +110,7 @@ func (b *base) consumeProjections(ctx context.Context, g *errgroup.Group, pool *
 func runProjector(ctx context.Context, env *environment, args []string) error {
 	fs, path := newFlags(env, "projector")
 	var pf projectorFlags
-	if err := pf.register(env, fs); err != nil {
-		return err
-	}
+	pf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -135,6 +121,7 @@ func runProjector(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	pf.resolve(b.cfg.Projector)
 	brokers := b.cfg.Kafka.Brokers
 	if pf.brokers != "" {
 		brokers = strings.Split(pf.brokers, ",")

@@ -23,7 +23,7 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	keepOld := fs.Bool("keep-old", false, "keep the previous generation's rows after the swap (drop them later with --drop)")
 	verify := fs.Bool("verify", false, "compare the new generation's checksum with the previous generation's")
 	drop := fs.Int64("drop", 0, "only drop this kept generation and exit")
-	batch := fs.Int("batch-size", 5000, "events read per batch")
+	batch := fs.Int("batch-size", 0, "events read per batch (default [projector] replay_batch_size)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -42,6 +42,9 @@ func runReplay(ctx context.Context, env *environment, args []string) error {
 	b, err := setup(env, *path)
 	if err != nil {
 		return err
+	}
+	if *batch <= 0 {
+		*batch = b.cfg.Projector.ReplayBatchSize
 	}
 	pool, err := b.openDB(ctx)
 	if err != nil {

@@ -26,6 +26,7 @@ type Config struct {
 	Worker       Worker
 	Health       Health
 	HouseKeeping HouseKeeping
+	Projector    Projector
 	HAProxy      HAProxy
 	VRRP         VRRP
 	Local        Local
@@ -128,6 +129,18 @@ const (
 	TopologySingle        = "SINGLE"
 	TopologyActiveStandby = "ACTIVE_STANDBY"
 )
+
+// Projector is the [projector] section: the read-model projector of
+// `ostia projector`, `ostia up` and `ostia replay`.
+type Projector struct {
+	// CacheSize is how many aggregate states the projector keeps in memory
+	// (a miss re-reads the aggregate's events); negative keeps none.
+	CacheSize int
+	// Brokers overrides [kafka] brokers for `ostia projector`.
+	Brokers []string
+	// ReplayBatchSize is how many events `ostia replay` reads at a time.
+	ReplayBatchSize int
+}
 
 // Worker is the [worker] section: the sagas that build amphorae.
 type Worker struct {
@@ -344,6 +357,7 @@ func Default() Config {
 			HeartbeatTimeout:  60 * time.Second,
 			CheckInterval:     3 * time.Second,
 		},
+		Projector: Projector{CacheSize: 10000, ReplayBatchSize: 5000},
 		HouseKeeping: HouseKeeping{
 			CertInterval:      time.Hour,
 			CertExpiryBuffer:  14 * 24 * time.Hour,

@@ -108,6 +108,9 @@ func keys() []key {
 		durKey("health", "check_interval", func(c *Config) *time.Duration { return &c.Health.CheckInterval }),
 		intKey("health", "failover_threshold", func(c *Config) *int { return &c.Health.FailoverThreshold }),
 
+		intKey("projector", "cache_size", func(c *Config) *int { return &c.Projector.CacheSize }),
+		listKey("projector", "brokers", func(c *Config) *[]string { return &c.Projector.Brokers }),
+		intKey("projector", "replay_batch_size", func(c *Config) *int { return &c.Projector.ReplayBatchSize }),
 		durKey("house_keeping", "cert_interval", func(c *Config) *time.Duration { return &c.HouseKeeping.CertInterval }),
 		durKey("house_keeping", "cert_expiry_buffer", func(c *Config) *time.Duration { return &c.HouseKeeping.CertExpiryBuffer }),
 		intKey("house_keeping", "cert_rotate_threads", func(c *Config) *int { return &c.HouseKeeping.CertRotateThreads }),

@@ -242,6 +242,8 @@ func (c Config) validate() []*KeyError {
 	}
 	ch.atLeast("health", "failover_threshold", c.Health.FailoverThreshold, 0)
 
+	// [projector]
+	ch.atLeast("projector", "replay_batch_size", c.Projector.ReplayBatchSize, 1)
 	// [house_keeping]
 	if c.HouseKeeping.CertInterval < 0 {
 		ch.bad("house_keeping", "cert_interval", "must not be negative, got %s", c.HouseKeeping.CertInterval)
