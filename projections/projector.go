@@ -245,17 +245,33 @@ func (p *Projector) Apply(ctx context.Context, tx pgx.Tx, env *eventsv1.Envelope
 	if env.GetAggregateId() == "" || env.GetAggregateVersion() <= 0 {
 		return fmt.Errorf("project event %s: no aggregate id or version: %w", env.GetEventId(), messaging.ErrPermanent)
 	}
-	current, building, err := generations(ctx, tx)
+	current, building, stored, err := generationsAndCheckpoint(ctx, tx, env.GetAggregateType(), env.GetAggregateId())
 	if err != nil {
 		return err
 	}
-	if err := p.applyTo(ctx, tx, current, env); err != nil {
+	if err := p.applyTo(ctx, tx, current, env, &stored); err != nil {
 		return err
 	}
 	if building != nil && *building != current {
-		return p.applyTo(ctx, tx, *building, env)
+		return p.applyTo(ctx, tx, *building, env, nil)
 	}
 	return nil
+}
+
+// generationsAndCheckpoint is generations and the current generation's
+// checkpointOf the aggregate in one round trip.
+func generationsAndCheckpoint(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, aggType, aggID string) (current int64, building *int64, stored int64, err error) {
+	err = q.QueryRow(ctx, `SELECT g.current_generation, g.building_generation,
+			COALESCE((SELECT c.version FROM projection_checkpoints c WHERE c.projection = g.projection
+				AND c.generation = g.current_generation AND c.aggregate_type = $2 AND c.aggregate_id = $3), 0)
+		FROM projection_generations g WHERE g.projection = $1`,
+		projectionName, aggType, aggID).Scan(&current, &building, &stored)
+	if err != nil {
+		return 0, nil, 0, fmt.Errorf("read projection generation and checkpoint of %s %s: %w", aggType, aggID, err)
+	}
+	return current, building, stored, nil
 }
 
 // checkpointOf is the version of an aggregate a generation has applied
@@ -275,11 +291,19 @@ func checkpointOf(ctx context.Context, q interface {
 
 func cacheKey(aggregateType, id string) string { return aggregateType + "/" + id }
 
-func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *eventsv1.Envelope) error {
+// applyTo applies env to generation gen; known, when not nil, is the
+// generation's checkpoint of the aggregate, already read in this
+// transaction.
+func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *eventsv1.Envelope, known *int64) error {
 	aggType, aggID, version := env.GetAggregateType(), env.GetAggregateId(), env.GetAggregateVersion()
-	stored, err := checkpointOf(ctx, tx, gen, aggType, aggID)
-	if err != nil {
-		return err
+	var stored int64
+	if known != nil {
+		stored = *known
+	} else {
+		var err error
+		if stored, err = checkpointOf(ctx, tx, gen, aggType, aggID); err != nil {
+			return err
+		}
 	}
 	if version <= stored {
 		p.metrics.skipped.WithLabelValues(aggType).Inc()

@@ -132,6 +132,10 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streams ...Stream) erro
 	return nil
 }
 
+// appendStream writes one stream's events in two round trips at most: the
+// stream's version check and the events with their outbox rows are sent
+// together as one pipelined batch (a new stream, or an expected version);
+// only AnyVersion needs the bumped version back before the events.
 func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 	if len(st.Events) == 0 {
 		return nil
@@ -141,6 +145,8 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 	}
 	n := int64(len(st.Events))
 	var base int64
+	var streamSQL string
+	var streamArgs []any
 	switch {
 	case st.ExpectedVersion == AnyVersion:
 		err := tx.QueryRow(ctx, `INSERT INTO streams (aggregate_type, aggregate_id, version, project_id)
@@ -152,36 +158,28 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 		}
 		base -= n
 	case st.ExpectedVersion == 0:
-		tag, err := tx.Exec(ctx, `INSERT INTO streams (aggregate_type, aggregate_id, version, project_id)
-			VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING`,
-			st.AggregateType, st.AggregateID, n, st.ProjectID)
-		if err != nil {
-			return fmt.Errorf("append %s %s: create stream: %w", st.AggregateType, st.AggregateID, err)
-		}
-		if tag.RowsAffected() != 1 {
-			return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: 0}
-		}
+		streamSQL = `INSERT INTO streams (aggregate_type, aggregate_id, version, project_id)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (aggregate_type, aggregate_id) DO NOTHING`
+		streamArgs = []any{st.AggregateType, st.AggregateID, n, st.ProjectID}
 	case st.ExpectedVersion > 0:
-		tag, err := tx.Exec(ctx, `UPDATE streams SET version = $3
-			WHERE aggregate_type = $1 AND aggregate_id = $2 AND version = $4`,
-			st.AggregateType, st.AggregateID, st.ExpectedVersion+n, st.ExpectedVersion)
-		if err != nil {
-			return fmt.Errorf("append %s %s: advance stream: %w", st.AggregateType, st.AggregateID, err)
-		}
-		if tag.RowsAffected() != 1 {
-			return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: st.ExpectedVersion}
-		}
+		streamSQL = `UPDATE streams SET version = $3
+			WHERE aggregate_type = $1 AND aggregate_id = $2 AND version = $4`
+		streamArgs = []any{st.AggregateType, st.AggregateID, st.ExpectedVersion + n, st.ExpectedVersion}
 		base = st.ExpectedVersion
 	default:
 		return fmt.Errorf("append %s %s: invalid expected version %d", st.AggregateType, st.AggregateID, st.ExpectedVersion)
 	}
 
+	// The events and their outbox rows in one statement. The outbox rows
+	// come from the positions the insert returns, not from a read of
+	// events: under PostgreSQL's SERIALIZABLE such a read locks index pages
+	// every concurrent append writes to, and two appends at once would then
+	// abort each other.
 	const cols = 11
 	var q strings.Builder
-	q.WriteString(`INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
+	q.WriteString(`WITH e AS (INSERT INTO events (event_id, aggregate_type, aggregate_id, aggregate_version, event_type,
 		project_id, causation_id, correlation_id, actor, occurred_at, payload) VALUES `)
-	args := make([]any, 0, cols*len(st.Events))
-	ids := make([]string, len(st.Events))
+	args := make([]any, 0, cols*len(st.Events)+2)
 	for i, e := range st.Events {
 		if e.GetType() == "" || e.GetEventId() == "" {
 			return fmt.Errorf("append %s %s: event %d has no type or id", st.AggregateType, st.AggregateID, i)
@@ -195,7 +193,6 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 		if e.OccurredAt == nil {
 			e.OccurredAt = timestamppb.Now()
 		}
-		ids[i] = e.EventId
 		if i > 0 {
 			q.WriteString(", ")
 		}
@@ -214,13 +211,33 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 		args = append(args, e.EventId, e.AggregateType, e.AggregateId, e.AggregateVersion, e.Type,
 			e.ProjectId, e.CausationId, e.CorrelationId, e.Actor, e.OccurredAt.AsTime(), payload)
 	}
-	q.WriteString(" RETURNING aggregate_version, global_position")
+	k := len(args)
+	fmt.Fprintf(&q, ` RETURNING aggregate_version, global_position),
+		o AS (INSERT INTO outbox (global_position, topic, message_key) SELECT global_position, $%d::text, $%d::text FROM e)
+		SELECT aggregate_version, global_position FROM e`, k+1, k+2)
+	args = append(args, events.Topic(st.AggregateType), st.AggregateID)
 
-	rows, err := tx.Query(ctx, q.String(), args...)
+	b := &pgx.Batch{}
+	if streamSQL != "" {
+		b.Queue(streamSQL, streamArgs...)
+	}
+	b.Queue(q.String(), args...)
+	br := tx.SendBatch(ctx, b)
+	defer br.Close()
+	if streamSQL != "" {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("append %s %s: check stream version: %w", st.AggregateType, st.AggregateID, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return &ConflictError{AggregateType: st.AggregateType, AggregateID: st.AggregateID, Expected: st.ExpectedVersion}
+		}
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
 	}
-	positions := make([]int64, 0, len(st.Events))
+	got := 0
 	for rows.Next() {
 		var version, pos int64
 		if err := rows.Scan(&version, &pos); err != nil {
@@ -228,20 +245,17 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 			return fmt.Errorf("append %s %s: read positions: %w", st.AggregateType, st.AggregateID, err)
 		}
 		st.Events[version-base-1].GlobalPosition = pos
-		positions = append(positions, pos)
+		got++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("append %s %s: insert events: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
 	}
-	// The outbox rows come from the positions just returned, not from a
-	// read of events: under PostgreSQL's SERIALIZABLE such a read locks
-	// index pages every concurrent append writes to, and two appends at
-	// once would then abort each other.
-	if _, err := tx.Exec(ctx, `INSERT INTO outbox (global_position, topic, message_key)
-		SELECT p, $1, $2 FROM unnest($3::bigint[]) AS p`,
-		events.Topic(st.AggregateType), st.AggregateID, positions); err != nil {
-		return fmt.Errorf("append %s %s: write outbox: %w", st.AggregateType, st.AggregateID, err)
+	if got != len(st.Events) {
+		return fmt.Errorf("append %s %s: %d of %d events stored", st.AggregateType, st.AggregateID, got, len(st.Events))
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("append %s %s: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))
 	}
 	return nil
 }
