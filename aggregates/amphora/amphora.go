@@ -200,6 +200,13 @@ type RecordCertificate struct {
 	Serial    string
 }
 
+// Sequence decides several commands one after the other, each against the
+// state the previous ones leave, and stores all their events in one append
+// (one commit instead of one per command). It is refused as a whole when
+// any of its commands is.
+type Sequence []Command
+
+func (Sequence) isCommand()          {}
 func (CreateAmphora) isCommand()     {}
 func (UpdateAmphora) isCommand()     {}
 func (ChangeStatus) isCommand()      {}
@@ -211,6 +218,9 @@ func (RecordCertificate) isCommand() {}
 // Decide returns the events a command causes, or why it is refused.
 // It does not change s.
 func Decide(s *State, cmd Command, env aggregates.Env) ([]proto.Message, error) {
+	if seq, ok := cmd.(Sequence); ok {
+		return decideSequence(s, seq, env)
+	}
 	if c, ok := cmd.(CreateAmphora); ok {
 		return decideCreate(s, c, env)
 	}
@@ -254,6 +264,30 @@ func Decide(s *State, cmd Command, env aggregates.Env) ([]proto.Message, error) 
 	default:
 		return nil, fmt.Errorf("amphora: unknown command %T", cmd)
 	}
+}
+
+func decideSequence(s *State, seq Sequence, env aggregates.Env) ([]proto.Message, error) {
+	scratch := *s
+	if s.amp != nil {
+		scratch.amp = proto.CloneOf(s.amp)
+	}
+	var out []proto.Message
+	for i, c := range seq {
+		if _, nested := c.(Sequence); nested {
+			return nil, fmt.Errorf("amphora: sequence in a sequence (command %d)", i)
+		}
+		evs, err := Decide(&scratch, c, env)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range evs {
+			if err := scratch.Apply(e); err != nil {
+				return nil, fmt.Errorf("amphora: sequence command %d (%T): %w", i, c, err)
+			}
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
 }
 
 func immutable(s *State) error {

@@ -160,3 +160,36 @@ func TestApplyUnknownEvent(t *testing.T) {
 		t.Fatal("want error")
 	}
 }
+
+// TestSequence: the commands of a sequence see each other's effects, the
+// input state is left alone, and one refused command refuses them all.
+func TestSequence(t *testing.T) {
+	t.Parallel()
+	s := aggregatetest.Given(t, amphora.New(ampID), created(amphora.StatusPendingCreate)...)
+	exp := aggregatetest.T0.AddDate(2, 0, 0)
+	got, err := amphora.Decide(s, amphora.Sequence{
+		amphora.UpdateAmphora{ComputeID: aggregates.Value("srv1")},
+		amphora.RecordCertificate{ExpiresAt: exp, Serial: "01"},
+		amphora.ChangeStatus{Status: amphora.StatusBooting},
+	}, aggregatetest.Env())
+	if err != nil || len(got) != 3 {
+		t.Fatalf("events %v, err %v", got, err)
+	}
+	if s.Version != 1 || s.Amphora().ComputeId != "" {
+		t.Fatal("Decide changed its input state")
+	}
+	aggregatetest.ApplyAll(t, s, got)
+	if a := s.Amphora(); a.ComputeId != "srv1" || a.Status != amphora.StatusBooting || a.CertExpiration == nil {
+		t.Fatalf("state after the sequence: %v", a)
+	}
+
+	// PENDING_CREATE is no way back from ALLOCATED: the whole sequence is refused.
+	done := aggregatetest.Given(t, amphora.New(ampID), created(amphora.StatusAllocated)...)
+	got, err = amphora.Decide(done, amphora.Sequence{
+		amphora.UpdateAmphora{ComputeID: aggregates.Value("srv2")},
+		amphora.ChangeStatus{Status: amphora.StatusPendingCreate},
+	}, aggregatetest.Env())
+	if err == nil || len(got) != 0 {
+		t.Fatalf("a sequence with a refused command gave %v, %v", got, err)
+	}
+}

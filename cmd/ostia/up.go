@@ -27,7 +27,7 @@ import (
 // apiQuietPeriod is how long after the last API write saga steps keep
 // waiting ([worker] api_priority_wait): back-to-back calls of one client
 // are one busy period.
-const apiQuietPeriod = 3 * time.Millisecond
+const apiQuietPeriod = 5 * time.Millisecond
 
 func runUp(ctx context.Context, env *environment, args []string) error {
 	fs, path := newFlags(env, "up")

@@ -410,25 +410,21 @@ func (f *Flows) bootAmphora(i int) step {
 				}
 				srv = &created
 			}
-			m := md(ctx, s)
-			if _, _, err := f.cfg.Commands.Amphora(ctx, m, a.ID, amphora.UpdateAmphora{ComputeID: aggregates.Value(srv.ID),
-				ImageID: aggregates.Value(srv.ImageID), ComputeFlavor: aggregates.Value(srv.FlavorID)}); err != nil {
-				return nil, cmdErr("record compute id", err)
-			}
-			if cert != nil {
-				if _, _, err := f.cfg.Commands.Amphora(ctx, m, a.ID, amphora.RecordCertificate{ExpiresAt: cert.ExpiresAt,
-					Serial: cert.Serial}); err != nil {
-					return nil, cmdErr("record certificate", err)
-				}
-			}
+			// Compute id, certificate and BOOTING in one command (one commit).
 			st, err := f.loadAmp(ctx, a.ID)
 			if err != nil {
 				return nil, err
 			}
+			seq := amphora.Sequence{amphora.UpdateAmphora{ComputeID: aggregates.Value(srv.ID),
+				ImageID: aggregates.Value(srv.ImageID), ComputeFlavor: aggregates.Value(srv.FlavorID)}}
+			if cert != nil {
+				seq = append(seq, amphora.RecordCertificate{ExpiresAt: cert.ExpiresAt, Serial: cert.Serial})
+			}
 			if st.Status() == amphora.StatusPendingCreate {
-				if _, _, err := f.cfg.Commands.Amphora(ctx, m, a.ID, amphora.ChangeStatus{Status: amphora.StatusBooting}); err != nil {
-					return nil, cmdErr("mark amphora BOOTING", err)
-				}
+				seq = append(seq, amphora.ChangeStatus{Status: amphora.StatusBooting})
+			}
+			if _, _, err := f.cfg.Commands.Amphora(ctx, md(ctx, s), a.ID, seq); err != nil {
+				return nil, cmdErr("record the booted server", err)
 			}
 			return saga.Outputs{"compute_id": srv.ID}, nil
 		},
