@@ -358,11 +358,21 @@ func (p *Projector) copyAudit(ctx context.Context, from, to int64, until time.Ti
 			}
 		}
 	}
-	if _, err := p.pool.Exec(ctx, `INSERT INTO audit_objects (generation, object_id, aggregate_type, aggregate_id, object_kind)
+	// Without a time limit every event was carried, so every object of the
+	// directory is too: copy it whole. With one, only the objects changed
+	// by a carried event; that correlated check is costly on the freshly
+	// written, not yet analyzed rows (a plan with a scan per object), so it
+	// is kept for point-in-time replays.
+	objects := `INSERT INTO audit_objects (generation, object_id, aggregate_type, aggregate_id, object_kind)
 		SELECT $2, o.object_id, o.aggregate_type, o.aggregate_id, o.object_kind FROM audit_objects o
-		WHERE o.generation = $1 AND EXISTS (SELECT 1 FROM audit_events e WHERE e.generation = $2
-			AND e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id AND o.object_id = ANY(e.object_ids))
-		ON CONFLICT (generation, object_id, aggregate_type, aggregate_id) DO NOTHING`, from, to); err != nil {
+		WHERE o.generation = $1`
+	args := []any{from, to}
+	if !until.IsZero() {
+		objects += ` AND EXISTS (SELECT 1 FROM audit_events e WHERE e.generation = $2
+			AND e.aggregate_type = o.aggregate_type AND e.aggregate_id = o.aggregate_id AND o.object_id = ANY(e.object_ids))`
+	}
+	if _, err := p.pool.Exec(ctx, objects+` ON CONFLICT (generation, object_id, aggregate_type, aggregate_id) DO NOTHING`,
+		args...); err != nil {
 		return fmt.Errorf("replay: carry the audit trail over: %w", err)
 	}
 	return nil
