@@ -90,23 +90,17 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // SERIALIZABLE transaction that is re-run as a whole on serialization
 // failures. On success the envelopes carry their versions and positions.
 func (s *Store) Append(ctx context.Context, streams ...Stream) error {
-	err := postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
-		return s.AppendTx(ctx, tx, streams...)
-	})
-	if err == nil && s.appended != nil {
-		s.appended()
-	}
-	return err
+	return s.AppendThen(ctx, nil, streams...)
 }
 
 // AppendThen is Append that also runs then inside the same transaction,
 // after the events are written (versions and positions filled in), for
 // writes that must commit together with the events, such as an inline
-// projection. The whole transaction, then included, is re-run on
-// serialization failures.
+// projection (nil: nothing more). The whole transaction, then included, is
+// re-run on serialization failures.
 func (s *Store) AppendThen(ctx context.Context, then func(ctx context.Context, tx pgx.Tx) error, streams ...Stream) error {
 	err := postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.AppendTx(ctx, tx, streams...); err != nil {
+		if err := s.AppendTx(ctx, tx, streams...); err != nil || then == nil {
 			return err
 		}
 		return then(ctx, tx)
