@@ -189,16 +189,12 @@ func (p *Projector) needs(ctx context.Context, env *eventsv1.Envelope) (bool, er
 	if !projected(env.GetAggregateType()) {
 		return false, nil
 	}
-	current, building, err := generations(ctx, p.pool)
+	current, building, stored, err := generationsAndCheckpoint(ctx, p.pool, env.GetAggregateType(), env.GetAggregateId())
 	if err != nil {
 		return true, err
 	}
 	if building != nil && *building != current {
 		return true, nil
-	}
-	stored, err := checkpointOf(ctx, p.pool, current, env.GetAggregateType(), env.GetAggregateId())
-	if err != nil {
-		return true, err
 	}
 	if env.GetAggregateVersion() <= stored {
 		p.metrics.skipped.WithLabelValues(env.GetAggregateType()).Inc()
