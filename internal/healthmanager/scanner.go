@@ -235,21 +235,23 @@ func (s *Scanner) failover(ctx context.Context, id string, res *ScanResult) (boo
 		s.log.Info("stale amphora not in service; not failing it over", slog.String("amphora_id", id), slog.String("status", st))
 		return true, s.release(ctx, id)
 	}
-	if lbID := amp.Amphora().GetLoadbalancerId(); lbID != "" {
-		st := lb.New(lbID)
-		if _, err := s.cfg.Loader.Load(ctx, events.AggregateLoadBalancer, lbID, st); err != nil {
-			return true, errors.Join(fmt.Errorf("load load balancer %s: %w", lbID, err), s.release(ctx, id))
-		}
-		if st.Exists() && strings.HasPrefix(st.LoadBalancer().ProvisioningStatus, "PENDING") {
-			s.log.Info("load balancer of stale amphora is busy; failover deferred to the next scan",
-				slog.String("amphora_id", id), slog.String("loadbalancer_id", lbID))
-			return false, s.release(ctx, id)
-		}
+	lbID := amp.Amphora().GetLoadbalancerId()
+	deferred := func() (bool, error) {
+		s.log.Info("load balancer of stale amphora is busy; failover deferred to the next scan",
+			slog.String("amphora_id", id), slog.String("loadbalancer_id", lbID))
+		return false, s.release(ctx, id)
+	}
+	busy, err := s.lbBusy(ctx, lbID)
+	if err != nil {
+		return true, errors.Join(err, s.release(ctx, id))
+	}
+	if busy {
+		return deferred()
 	}
 	m := events.Metadata{Actor: Actor, ProjectID: amp.Amphora().GetProjectId(), CorrelationID: "health-failover:" + id}
 	// The load balancer is locked PENDING_UPDATE together with the
 	// request, as Octavia's health manager does before its failover flow.
-	_, err := s.cfg.Commands.FailoverStaleAmphora(ctx, m, id,
+	_, err = s.cfg.Commands.FailoverStaleAmphora(ctx, m, id,
 		fmt.Sprintf("no heartbeat for more than %s", s.cfg.HeartbeatTimeout))
 	var ae *aggregates.Error
 	switch {
@@ -259,15 +261,8 @@ func (s *Scanner) failover(ctx context.Context, id string, res *ScanResult) (boo
 		s.log.Warn("stale amphora: failover requested", slog.String("amphora_id", id))
 		return true, nil
 	case errors.As(err, &ae) && ae.Kind == aggregates.KindConflict:
-		if lbID := amp.Amphora().GetLoadbalancerId(); lbID != "" {
-			st := lb.New(lbID)
-			if _, lerr := s.cfg.Loader.Load(ctx, events.AggregateLoadBalancer, lbID, st); lerr == nil && st.Exists() &&
-				strings.HasPrefix(st.LoadBalancer().ProvisioningStatus, "PENDING") {
-				// The load balancer got busy since the check above.
-				s.log.Info("load balancer of stale amphora is busy; failover deferred to the next scan",
-					slog.String("amphora_id", id), slog.String("loadbalancer_id", lbID))
-				return false, s.release(ctx, id)
-			}
+		if busy, lerr := s.lbBusy(ctx, lbID); lerr == nil && busy {
+			return deferred() // the load balancer got busy since the check above
 		}
 		// already failing over or being deleted: keep the claim
 		s.metrics.failovers.WithLabelValues("already").Inc()
@@ -279,6 +274,19 @@ func (s *Scanner) failover(ctx context.Context, id string, res *ScanResult) (boo
 		s.metrics.failovers.WithLabelValues("error").Inc()
 		return true, errors.Join(fmt.Errorf("request failover of amphora %s: %w", id, err), s.release(ctx, id))
 	}
+}
+
+// lbBusy reports whether load balancer lbID (none: "") is in a PENDING_*
+// status, that is, running a flow a failover must not overlap.
+func (s *Scanner) lbBusy(ctx context.Context, lbID string) (bool, error) {
+	if lbID == "" {
+		return false, nil
+	}
+	st := lb.New(lbID)
+	if _, err := s.cfg.Loader.Load(ctx, events.AggregateLoadBalancer, lbID, st); err != nil {
+		return false, fmt.Errorf("load load balancer %s: %w", lbID, err)
+	}
+	return st.Exists() && strings.HasPrefix(st.LoadBalancer().ProvisioningStatus, "PENDING"), nil
 }
 
 // stopFailover marks a stale amphora FAILOVER_STOPPED (mass-failure guard).
