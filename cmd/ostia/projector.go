@@ -52,27 +52,13 @@ func (b *base) newProjections(pool *pgxpool.Pool, cacheSize int) (*projections.P
 	if err != nil {
 		return nil, err
 	}
-	return projections.New(projections.Config{Pool: pool, Store: eventstore.New(pool), Registry: reg,
-		Logger: b.log.With("service", "projector"), Metrics: b.metrics, CacheSize: cacheSize})
+	return b.projector(pool, eventstore.New(pool), reg, cacheSize)
 }
 
-// startProjector runs the projection consumer (group projection.views)
-// that keeps the read models, the audit trail and the billing records up
-// to date from Kafka, until ctx ends. p is the projector to run; nil builds
-// one from c (pass the API's projector in one process, so both share one
-// state cache). It returns once the consumer has joined; the consumer is
-// closed when ctx ends.
-func (b *base) startProjector(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string,
-	p *projections.Projector) (*projections.Projector, error) {
-	if p == nil {
-		var err error
-		p, err = projections.New(projections.Config{Pool: pool, Store: c.store, Registry: c.registry,
-			Logger: b.log.With("service", "projector"), Metrics: b.metrics})
-		if err != nil {
-			return nil, err
-		}
-	}
-	return p, b.consumeProjections(ctx, g, pool, p, brokers, nil)
+// projector builds a Projector on pool reading the log through store.
+func (b *base) projector(pool *pgxpool.Pool, store *eventstore.Store, reg *events.Registry, cacheSize int) (*projections.Projector, error) {
+	return projections.New(projections.Config{Pool: pool, Store: store, Registry: reg,
+		Logger: b.log.With("service", "projector"), Metrics: b.metrics, CacheSize: cacheSize})
 }
 
 // consumeProjections runs p's projection consumer; with fg (ostia up) it

@@ -57,8 +57,7 @@ func (b *base) newCore(pool *pgxpool.Pool, inline bool, opts ...eventstore.Optio
 	hc := handler.Config{Store: store, Registry: reg}
 	var views *projections.Projector
 	if inline {
-		views, err = projections.New(projections.Config{Pool: pool, Store: store, Registry: reg,
-			Logger: b.log.With("service", "projector"), Metrics: b.metrics, CacheSize: b.cfg.Projector.CacheSize})
+		views, err = b.projector(pool, store, reg, b.cfg.Projector.CacheSize)
 		if err != nil {
 			return nil, err
 		}

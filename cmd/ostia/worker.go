@@ -20,7 +20,6 @@ import (
 	"github.com/ostia/ostia/internal/drivers/local"
 	"github.com/ostia/ostia/internal/drivers/noop"
 	"github.com/ostia/ostia/internal/drivers/openstack"
-	"github.com/ostia/ostia/projections"
 	"github.com/ostia/ostia/sagas/certrotation"
 	"github.com/ostia/ostia/sagas/lbflows"
 	"github.com/ostia/ostia/sagas/ports"
@@ -249,8 +248,7 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		// only queries (the projection consumer keeps the view).
 		views := c.views
 		if views == nil {
-			if views, err = projections.New(projections.Config{Pool: pool, Store: c.store, Registry: c.registry,
-				Logger: log}); err != nil {
+			if views, err = b.projector(pool, c.store, c.registry, b.cfg.Projector.CacheSize); err != nil {
 				cleanup()
 				return err
 			}
