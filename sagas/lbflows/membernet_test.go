@@ -11,7 +11,6 @@ import (
 	"github.com/ostia/ostia/aggregates/amphora"
 	lb "github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/internal/drivers/noop"
-	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 	"github.com/ostia/ostia/sagas/lbflows"
 	"github.com/ostia/ostia/sagas/ports"
 	"github.com/ostia/ostia/sagas/saga"
@@ -26,9 +25,11 @@ func addMemberSubnets(c *noop.Cloud) {
 
 func strp(s string) *string { return &s }
 
-// createLBWithMembers creates a load balancer with one listener whose
-// default pool holds members on the given subnets ("" for none).
-func (e *env) createLBWithMembers(topology string, subnets ...string) (lbID, poolID string, envs []*eventsv1.Envelope) {
+// activeLBWithMembers creates a load balancer with one listener whose
+// default pool holds members on the given subnets ("" for none), and runs
+// its create saga (on runner w1, left running) to completion. It returns
+// the create saga's id too.
+func (e *env) activeLBWithMembers(topology string, subnets ...string) (lbID, poolID, sagaID string) {
 	e.t.Helper()
 	lbID, poolID = uuid.NewString(), uuid.NewString()
 	pool := &lb.PoolSpec{ID: poolID, Name: strp("pool-1"), Protocol: "HTTP", LBAlgorithm: "ROUND_ROBIN"}
@@ -45,7 +46,10 @@ func (e *env) createLBWithMembers(topology string, subnets ...string) (lbID, poo
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return lbID, poolID, envs
+	ids := e.trigger(envs)
+	e.startRunner(e.runnerConfig("w1"))
+	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
+	return lbID, poolID, ids[0]
 }
 
 // do sends a load-balancer command, runs the sagas it starts to their end
@@ -121,12 +125,9 @@ func TestMemberNetworksArePluggedAndUnpluggedWithTheMembers(t *testing.T) {
 	addMemberSubnets(e.cloud)
 	// Members on subnet-a (twice), without a subnet, on the VIP subnet and
 	// on another subnet of the VIP network: only subnet-a needs a port.
-	lbID, poolID, envs := e.createLBWithMembers(lbflows.TopologyActiveStandby, "subnet-a", "subnet-a", "", "subnet-vip", "subnet-onvip")
-	ids := e.trigger(envs)
-	e.startRunner(e.runnerConfig("w1"))
-	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
+	lbID, poolID, sagaID := e.activeLBWithMembers(lbflows.TopologyActiveStandby, "subnet-a", "subnet-a", "", "subnet-vip", "subnet-onvip")
 	mustEqual(t, "lb status", e.lb(lbID).ProvisioningStatus, lb.StatusActive)
-	amps := ampIDs(e.input(ids[0]))
+	amps := ampIDs(e.input(sagaID))
 	wantSubnets(t, e.memberPorts(amps), amps, "subnet-a")
 	mustEqual(t, "ports (VIP, 2 VRRP, 2 member)", len(e.cloud.Ports()), 5)
 
@@ -173,11 +174,8 @@ func TestBatchMemberUpdateReplacesMemberNetworks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, noop.Config{})
 	addMemberSubnets(e.cloud)
-	lbID, poolID, envs := e.createLBWithMembers(lbflows.TopologySingle, "subnet-a")
-	ids := e.trigger(envs)
-	e.startRunner(e.runnerConfig("w1"))
-	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
-	amps := ampIDs(e.input(ids[0]))
+	lbID, poolID, sagaID := e.activeLBWithMembers(lbflows.TopologySingle, "subnet-a")
+	amps := ampIDs(e.input(sagaID))
 	wantSubnets(t, e.memberPorts(amps), amps, "subnet-a")
 
 	// The batch leaves only a member on subnet-b.
@@ -190,11 +188,8 @@ func TestFailedMemberFlowRemovesThePortsItMade(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, noop.Config{})
 	addMemberSubnets(e.cloud)
-	lbID, poolID, envs := e.createLBWithMembers(lbflows.TopologySingle, "subnet-a")
-	ids := e.trigger(envs)
-	e.startRunner(e.runnerConfig("w1"))
-	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
-	amps := ampIDs(e.input(ids[0]))
+	lbID, poolID, sagaID := e.activeLBWithMembers(lbflows.TopologySingle, "subnet-a")
+	amps := ampIDs(e.input(sagaID))
 
 	// The configuration push after the plug fails for good: the saga
 	// compensates, and the port it made on subnet-b goes; subnet-a's stays.
@@ -211,11 +206,8 @@ func TestFailoverReplugsMemberNetworks(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, noop.Config{})
 	addMemberSubnets(e.cloud)
-	lbID, _, envs := e.createLBWithMembers(lbflows.TopologySingle, "subnet-a")
-	ids := e.trigger(envs)
-	e.startRunner(e.runnerConfig("w1"))
-	e.waitSaga(ids[0], saga.StatusCompleted, waitFor)
-	old := e.input(ids[0]).Amps[0].ID
+	lbID, _, sagaID := e.activeLBWithMembers(lbflows.TopologySingle, "subnet-a")
+	old := e.input(sagaID).Amps[0].ID
 
 	_, fenvs, err := e.svc.Amphora(context.Background(), md, old, amphora.RequestFailover{Reason: "test"})
 	if err != nil {
