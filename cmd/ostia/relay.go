@@ -31,7 +31,7 @@ func runRelay(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	defer pool.Close()
-	r, closeRelay, err := b.newRelay(pool, b.cfg.Kafka.Brokers)
+	r, closeRelay, err := b.newRelay(pool, b.cfg.Kafka.Brokers, nil)
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (b *base) poisonProducer(ctx context.Context, g *errgroup.Group, brokers []
 }
 
 // newRelay builds the outbox relay with its own Kafka producer.
-func (b *base) newRelay(pool *pgxpool.Pool, brokers []string) (*relay.Relay, func(), error) {
+func (b *base) newRelay(pool *pgxpool.Pool, brokers []string, yield func(context.Context)) (*relay.Relay, func(), error) {
 	producer, err := sarama.NewSyncProducer(brokers, messaging.SaramaConfig(b.cfg.Kafka.ClientID+"-relay"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("relay: connect to kafka %v: %w", brokers, err)
@@ -74,6 +74,7 @@ func (b *base) newRelay(pool *pgxpool.Pool, brokers []string) (*relay.Relay, fun
 		HolderID:     fmt.Sprintf("%s-%d", host, os.Getpid()),
 		Logger:       b.log.With("service", "relay"),
 		Metrics:      b.metrics,
+		Yield:        yield,
 	})
 	if err != nil {
 		_ = producer.Close()

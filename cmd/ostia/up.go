@@ -66,7 +66,15 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	}
 	defer pool.Close()
 
-	r, closeRelay, err := b.newRelay(pool, brokers)
+	var fg *qos.Gate
+	if w := b.cfg.Worker.APIPriorityWait; w > 0 {
+		fg = qos.NewGate(apiQuietPeriod, w)
+	}
+	var relayYield func(context.Context)
+	if fg != nil {
+		relayYield = func(ctx context.Context) { fg.Yield(ctx) }
+	}
+	r, closeRelay, err := b.newRelay(pool, brokers, relayYield)
 	if err != nil {
 		return err
 	}
@@ -76,15 +84,13 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
+	c.foreground = fg
 	if b.cfg.Health.HeartbeatKey == "" {
 		key, err := localHeartbeatKey(filepath.Join(filepath.Dir(b.cfg.Kafka.DataDir), "heartbeat.key"))
 		if err != nil {
 			return err
 		}
 		b.cfg.Health.HeartbeatKey = key
-	}
-	if w := b.cfg.Worker.APIPriorityWait; w > 0 {
-		c.foreground = qos.NewGate(apiQuietPeriod, w)
 	}
 	api, err := b.newGateway(pool, c)
 	if err != nil {

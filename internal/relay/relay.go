@@ -63,6 +63,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the relay's metrics; nil registers none.
 	Metrics prometheus.Registerer
+	// Yield, when set, is called before each batch is read from the outbox;
+	// it may hold the relay back for a while (qos.Gate.Yield: in `ostia up`
+	// a burst of API requests is answered before the work it started is
+	// published and picked up).
+	Yield func(ctx context.Context)
 
 	// BeforePublish and AfterPublish are fault-injection hooks for tests.
 	// An error from either makes Run return it at once, as if the process
@@ -264,6 +269,9 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.metrics.leaseHeld.Set(1)
 		}
 
+		if r.cfg.Yield != nil {
+			r.cfg.Yield(ctx)
+		}
 		n, err := r.publishBatch(ctx)
 		var crash *injectedCrash
 		if errors.As(err, &crash) {

@@ -254,3 +254,35 @@ func TestTwoRelaysOneLease(t *testing.T) {
 		t.Fatalf("the standby relay never took over: %v", publishedBy)
 	}
 }
+
+// A relay with a Yield hook publishes nothing while the hook holds it back
+// (in `ostia up`: while API requests are being served) and everything once
+// it lets go.
+func TestRelayYieldHoldsPublishingBack(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	h := relaytest.New(t, relaytest.Config{Partitions: 2})
+	release := make(chan struct{})
+	var yields atomic.Int32
+	run := h.StartRelay(relay.Config{HolderID: "yielding", Yield: func(ctx context.Context) {
+		yields.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}})
+	h.StartConsumer("yield-check", nil, nil)
+	if err := h.AppendConcurrently(ctx, relaytest.Aggregates(5), 4, run.Relay.Notify); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if yields.Load() == 0 {
+		t.Fatal("the relay never called Yield")
+	}
+	if n := h.AppliedCount(ctx, "yield-check"); n != 0 {
+		t.Fatalf("%d events were published while Yield held the relay back", n)
+	}
+	close(release)
+	h.WaitApplied("yield-check", 20, 20*time.Second)
+	h.CheckExactlyOnceInOrder(ctx, "yield-check")
+}
