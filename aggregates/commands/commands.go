@@ -54,7 +54,11 @@ func (s *Service) LoadBalancer(ctx context.Context, md events.Metadata, lbID str
 	var decided []proto.Message
 	envs, err := s.cfg.Handler.Do(ctx, md, func(tx *handler.Tx) ([]handler.Change, error) {
 		st := loadbalancer.New(lbID)
-		v, err := tx.Load(events.AggregateLoadBalancer, lbID, st)
+		load := tx.Load
+		if _, ok := cmd.(loadbalancer.CreateLoadBalancer); ok {
+			load = tx.LoadNew
+		}
+		v, err := load(events.AggregateLoadBalancer, lbID, st)
 		if err != nil {
 			return nil, err
 		}

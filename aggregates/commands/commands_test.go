@@ -200,3 +200,29 @@ func TestQuotaChargedInTheSameAppend(t *testing.T) {
 		t.Fatalf("in use after cascade delete %+v, want nothing", in)
 	}
 }
+
+// A create does not read the new id's stream on its first attempt (the id
+// was just generated); a create under an id that exists after all still
+// gets Octavia's conflict, from the retry that loads the stream, and appends
+// nothing.
+func TestCreateUnderAnExistingIDConflicts(t *testing.T) {
+	svc, store, _ := newService(t, false)
+	ctx := context.Background()
+	id := activeLB(t, svc)
+	before, err := store.Load(ctx, events.AggregateLoadBalancer, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = svc.LoadBalancer(ctx, md, id, lb.CreateLoadBalancer{ID: id, ProjectID: "proj-1", VipSubnetID: uuid.NewString()})
+	var de *aggregates.Error
+	if !errors.As(err, &de) || de.Kind != aggregates.KindConflict || de.Message != "Already an entity with that specified id." {
+		t.Fatalf("second create: %v, want the already-exists conflict", err)
+	}
+	after, err := store.Load(ctx, events.AggregateLoadBalancer, id, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("the stream grew from %d to %d events", len(before), len(after))
+	}
+}

@@ -132,6 +132,21 @@ type Tx struct {
 	h      *Handler
 	Env    aggregates.Env
 	loaded map[string]int64
+	// retry is set on the attempts after a version conflict.
+	retry bool
+}
+
+// LoadNew is Load for an aggregate whose id the caller has just generated
+// (a load balancer's create): on the first attempt it reads nothing, since
+// such an aggregate has no events; should the id exist after all, the
+// append's expected version 0 fails as a conflict and the next attempt
+// loads the stream like Load.
+func (tx *Tx) LoadNew(aggregateType, aggregateID string, st State) (int64, error) {
+	if tx.retry {
+		return tx.Load(aggregateType, aggregateID, st)
+	}
+	tx.loaded[aggregateType+"/"+aggregateID] = 0
+	return 0, nil
 }
 
 // Load replays the stream of one aggregate into st and returns its version.
@@ -181,7 +196,7 @@ type Decide func(tx *Tx) ([]Change, error)
 func (h *Handler) Do(ctx context.Context, md events.Metadata, decide Decide) ([]*eventsv1.Envelope, error) {
 	var lastConflict error
 	for attempt := 1; attempt <= h.maxAttempts; attempt++ {
-		tx := &Tx{ctx: ctx, h: h, Env: h.Env(), loaded: map[string]int64{}}
+		tx := &Tx{ctx: ctx, h: h, Env: h.Env(), loaded: map[string]int64{}, retry: attempt > 1}
 		changes, err := decide(tx)
 		if err != nil {
 			return nil, err
