@@ -305,18 +305,38 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 		p.metrics.skipped.WithLabelValues(aggType).Inc()
 		return nil
 	}
-	pending := []*eventsv1.Envelope{env}
-	if version > stored+1 {
+	b := &pgx.Batch{}
+	ent, err := p.queueApply(ctx, tx, gen, stored, []*eventsv1.Envelope{env}, b)
+	if err != nil {
+		return err
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("write read model of %s %s v%d: %w", aggType, aggID, version, err)
+	}
+	p.applied(ent, aggType, version-stored)
+	return nil
+}
+
+// queueApply evolves the aggregate's state from version stored (the
+// generation's checkpoint) through envs (consecutive versions of one
+// aggregate, the first of them above stored; missing ones in between are
+// read from the log) and queues the read-model writes on b. The returned
+// entry goes back to the cache with applied once b has been written.
+func (p *Projector) queueApply(ctx context.Context, tx pgx.Tx, gen, stored int64, envs []*eventsv1.Envelope, b *pgx.Batch) (*cached, error) {
+	first, last := envs[0], envs[len(envs)-1]
+	aggType, aggID, version := last.GetAggregateType(), last.GetAggregateId(), last.GetAggregateVersion()
+	pending := envs
+	if from := first.GetAggregateVersion(); from > stored+1 {
 		p.metrics.catchups.WithLabelValues(aggType).Inc()
-		missing, err := p.load(ctx, tx, aggType, aggID, stored, version-1)
+		missing, err := p.load(ctx, tx, aggType, aggID, stored, from-1)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		pending = append(missing, env)
+		pending = append(missing, envs...)
 	}
 	ent, err := p.stateAt(ctx, tx, aggType, aggID, stored)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Usage records change rarely: only changed ones are written, except
 	// after a cache miss, when all are (which also fills in records an
@@ -326,11 +346,11 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 	for _, e := range pending {
 		payload, err := p.reg.Decode(e)
 		if err != nil {
-			return fmt.Errorf("project %s v%d: %w: %w", e.GetType(), e.GetAggregateVersion(), messaging.ErrPermanent, err)
+			return nil, fmt.Errorf("project %s v%d: %w: %w", e.GetType(), e.GetAggregateVersion(), messaging.ErrPermanent, err)
 		}
 		items, err := ent.model.apply(e, payload, auditSubjects)
 		if err != nil {
-			return fmt.Errorf("project %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
+			return nil, fmt.Errorf("project %s %s v%d (%s): %w", aggType, aggID, e.GetAggregateVersion(), e.GetType(), err)
 		}
 		if len(items) > 0 {
 			audits = append(audits, auditRecord{env: e, items: items})
@@ -340,13 +360,12 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 	}
 	rows, err := ent.model.rows()
 	if err != nil {
-		return fmt.Errorf("render %s %s: %w", aggType, aggID, err)
+		return nil, fmt.Errorf("render %s %s: %w", aggType, aggID, err)
 	}
 	now := make(map[rowKey]row, len(rows))
 	for _, r := range rows {
 		now[r.key()] = r
 	}
-	b := &pgx.Batch{}
 	if old := ent.baseRows; old != nil {
 		var changed []row
 		var gone []rowKey
@@ -374,14 +393,16 @@ func (p *Projector) applyTo(ctx context.Context, tx pgx.Tx, gen int64, env *even
 	}
 	queueAudit(b, gen, audits)
 	queueCheckpoints(b, gen, []checkpoint{{aggType, aggID, version}})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("write read model of %s %s v%d: %w", aggType, aggID, version, err)
-	}
 	ent.rows = now
+	return ent, nil
+}
+
+// applied puts an entry queueApply evolved back into the cache once its
+// writes are in the transaction, and counts the n events applied.
+func (p *Projector) applied(ent *cached, aggType string, n int64) {
 	ent.baseRows = nil
 	p.cache.put(ent)
-	p.metrics.applied.WithLabelValues(aggType).Add(float64(len(pending)))
-	return nil
+	p.metrics.applied.WithLabelValues(aggType).Add(float64(n))
 }
 
 // load returns the events of a stream with versions in (after, upto], and
