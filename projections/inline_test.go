@@ -3,12 +3,16 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ostia/ostia/aggregates"
 	"github.com/ostia/ostia/aggregates/commands"
 	"github.com/ostia/ostia/aggregates/handler"
 	lb "github.com/ostia/ostia/aggregates/loadbalancer"
@@ -97,5 +101,77 @@ func TestApplyInline(t *testing.T) {
 	}
 	if nv, _ := store.Version(ctx, events.AggregateLoadBalancer, id); nv != v+1 {
 		t.Fatalf("version %d after an aborted append, want %d", nv, v+1)
+	}
+}
+
+// TestApplyInlineSeveralAggregates: events of several aggregates appended
+// in one transaction are all in the read model when it commits (one read of
+// the checkpoints, one batch of writes), and applying them again changes
+// nothing (their checkpoints are read back).
+func TestApplyInlineSeveralAggregates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, _ := testkit.NewDatabase(t)
+	store := eventstore.New(pool)
+	reg := events.MustNewRegistry()
+	proj, err := projections.New(projections.Config{Pool: pool, Store: store, Registry: reg, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := lb.DefaultConfig()
+	var streams []eventstore.Stream
+	var all []*eventsv1.Envelope
+	ids := []string{uuid.NewString(), uuid.NewString()}
+	for i, id := range ids {
+		st := lb.New(id)
+		now := time.Now()
+		d, err := cfg.Decide(st, lb.CreateLoadBalancer{ID: id, ProjectID: "p1", Name: proto.String(fmt.Sprintf("lb-%d", i)),
+			VipSubnetID: uuid.NewString(), Listeners: []lb.ListenerSpec{{Protocol: "HTTP", ProtocolPort: 80}}},
+			aggregates.Env{Now: now, NewID: uuid.NewString})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := eventstore.Stream{AggregateType: events.AggregateLoadBalancer, AggregateID: id, ProjectID: "p1"}
+		for _, p := range d.Events {
+			env, err := reg.Envelope(uuid.NewString(), id, p, events.Metadata{ProjectID: "p1"}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Events = append(s.Events, env)
+			all = append(all, env)
+		}
+		streams = append(streams, s)
+	}
+	if err := store.AppendThen(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		return proj.ApplyInline(ctx, tx, all)
+	}, streams...); err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		o, err := proj.Get(ctx, views.KindLoadBalancer, id)
+		if err != nil {
+			t.Fatalf("load balancer %d right after the append: %v", i, err)
+		}
+		doc := string(o.Doc)
+		if !strings.Contains(doc, fmt.Sprintf(`"name": "lb-%d"`, i)) || !strings.Contains(doc, `"listeners": [{"id": `) {
+			t.Fatalf("load balancer %d in the read model: %s", i, doc)
+		}
+	}
+	before, err := proj.Checksum(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proj.ApplyInline(ctx, tx, all); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := proj.Checksum(ctx, 0); err != nil || after != before {
+		t.Fatalf("applying again changed the read model (%v)", err)
 	}
 }
