@@ -75,6 +75,21 @@ type API struct {
 	NewID func() string
 	// AllowVipPortID, ... ([networking] allow_vip_*) default to allowed.
 	DisallowVipPortID, DisallowVipNetworkID, DisallowVipSubnetID bool
+	// VIPs allocates a new load balancer's VIP port before the create is
+	// stored, as Octavia's API does, so the 201 shows vip_address and
+	// vip_port_id (lbflows.VIPAllocator). Nil leaves it to the create flow.
+	VIPs VIPAllocator
+}
+
+// VIPAllocator allocates and releases the VIP port of a load balancer being
+// created.
+type VIPAllocator interface {
+	// Allocate returns the VIP to record with the create (nil: none to
+	// record, e.g. the user gave vip_port_id).
+	Allocate(ctx context.Context, c loadbalancer.CreateLoadBalancer) (*loadbalancer.AllocateVip, error)
+	// Release removes what Allocate made for a create that was then not
+	// stored.
+	Release(ctx context.Context, lbID string) error
 }
 
 // api holds the resource handlers.

@@ -97,6 +97,8 @@ type envOptions struct {
 	// their own after the command (API.ProjectedInline false) instead of in
 	// the command's append transaction.
 	separateProjection bool
+	// vips allocates VIP ports in the API (as `ostia up` does).
+	vips gateway.VIPAllocator
 }
 
 func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
@@ -125,7 +127,8 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	}
 	e := &apiEnv{t: t, pool: pool, svc: svc, views: proj, headers: http.Header{}, clock: clk}
 	srv, err := gateway.New(gateway.Config{Logger: quietLogger(), API: &gateway.API{Commands: svc, Views: proj, ProjectedInline: !opts.separateProjection, Pool: pool,
-		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults, NewID: e.newID}})
+		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults, NewID: e.newID,
+		VIPs: opts.vips}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,15 +235,17 @@ func (e *apiEnv) worker() {
 		md := workerMD
 		md.ProjectID = lb.ProjectID
 		var envs []*eventsv1.Envelope
-		if m["vip_address"] == nil && lb.ProvisioningStatus == "PENDING_CREATE" {
-			_, ev, err := e.svc.LoadBalancer(ctx, md, lb.ID, loadbalancer.AllocateVip{VipAddress: "198.51.100.1",
-				VipPortID: uuid.NewString(), VipSubnetID: lb.VipSubnetID, VipNetworkID: uuid.NewString()})
-			if err != nil {
-				e.t.Fatal(err)
+		if lb.ProvisioningStatus == "PENDING_CREATE" {
+			if m["vip_address"] == nil { // the API has not allocated it
+				_, ev, err := e.svc.LoadBalancer(ctx, md, lb.ID, loadbalancer.AllocateVip{VipAddress: "198.51.100.1",
+					VipPortID: uuid.NewString(), VipSubnetID: lb.VipSubnetID, VipNetworkID: uuid.NewString()})
+				if err != nil {
+					e.t.Fatal(err)
+				}
+				envs = append(envs, ev...)
 			}
-			envs = append(envs, ev...)
 			ampID := uuid.NewString()
-			_, ev, err = e.svc.Amphora(ctx, md, ampID, amphora.CreateAmphora{ID: ampID, LoadBalancerID: lb.ID,
+			_, ev, err := e.svc.Amphora(ctx, md, ampID, amphora.CreateAmphora{ID: ampID, LoadBalancerID: lb.ID,
 				ProjectID: lb.ProjectID, Role: "STANDALONE"})
 			if err != nil {
 				e.t.Fatal(err)

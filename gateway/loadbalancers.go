@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -76,8 +77,26 @@ func (a *api) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd.Provider, cmd.Topology = provider, topology
 	cmd.ID = a.newID()
+	if a.cfg.VIPs != nil {
+		// Validate before allocating anything, then allocate the VIP port
+		// as Octavia's API does; a create that is then not stored gives
+		// the port back (a crash in between leaves it to the sweeper).
+		if err := a.cfg.Commands.CheckCreate(cmd); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		if cmd.AllocatedVip, err = a.cfg.VIPs.Allocate(r.Context(), cmd); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+	}
 	st, err := a.lbCommand(r, cmd.ID, cmd.ProjectID, cmd)
 	if err != nil {
+		if cmd.AllocatedVip != nil {
+			if rerr := a.cfg.VIPs.Release(context.WithoutCancel(r.Context()), cmd.ID); rerr != nil {
+				a.log.WarnContext(r.Context(), "release the VIP port of a refused create", "lb_id", cmd.ID, "error", rerr)
+			}
+		}
 		a.fail(w, r, err)
 		return
 	}

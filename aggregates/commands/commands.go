@@ -96,6 +96,14 @@ func (s *Service) LoadBalancer(ctx context.Context, md events.Metadata, lbID str
 	return after, envs, nil
 }
 
+// CheckCreate validates a load balancer create without storing anything;
+// the API runs it before allocating the VIP port, so a refused request
+// allocates nothing.
+func (s *Service) CheckCreate(cmd loadbalancer.CreateLoadBalancer) error {
+	_, err := s.cfg.LoadBalancer.Decide(loadbalancer.New(cmd.ID), cmd, s.cfg.Handler.Env())
+	return err
+}
+
 // usageChange charges (positive) or releases (negative) quota usage of a project.
 func (s *Service) usageChange(tx *handler.Tx, projectID, objectID string, usage *eventsv1.QuotaUsage) (handler.Change, error) {
 	ps := project.New()

@@ -34,6 +34,12 @@ type CreateLoadBalancer struct {
 	Tags             []string
 	Listeners        []ListenerSpec
 	Pools            []PoolSpec
+	// AllocatedVip, when set, is the VIP port the API allocated for this
+	// load balancer before accepting it (as Octavia's API does): it is
+	// recorded with the create (a VipAllocated event after the Created
+	// one), so the answer to the POST already shows it. The user's own
+	// vip_port_id stays in VipPortID.
+	AllocatedVip *AllocateVip
 }
 
 // ListenerSpec is a listener definition (create or graph create).

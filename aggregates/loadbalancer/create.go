@@ -74,7 +74,13 @@ func (d *decider) createLoadBalancer(c CreateLoadBalancer) error {
 		u.L7Policy = int64(len(ev.L7Policies))
 		u.L7Rule = int64(len(ev.L7Rules))
 	})
-	return d.emit(ev)
+	if err := d.emit(ev); err != nil {
+		return err
+	}
+	if c.AllocatedVip != nil {
+		return d.allocateVip(*c.AllocatedVip)
+	}
+	return nil
 }
 
 // graph builds the objects of a fully populated create.

@@ -52,6 +52,13 @@ type decider struct {
 }
 
 // emit applies an event to the working copy and records it.
+func (d *decider) allocateVip(c AllocateVip) error {
+	return d.emit(&eventsv1.LoadBalancerVipAllocated{
+		VipAddress: c.VipAddress, VipPortId: c.VipPortID, VipSubnetId: c.VipSubnetID,
+		VipNetworkId: c.VipNetworkID, AdditionalVips: cloneAll(c.AdditionalVips),
+	})
+}
+
 func (d *decider) emit(e proto.Message) error {
 	if err := d.s.Apply(e); err != nil {
 		return fmt.Errorf("decide: %w", err)
@@ -132,10 +139,7 @@ func (d *decider) run(cmd Command) error {
 	case DeleteL7Rule:
 		return d.deleteL7Rule(c)
 	case AllocateVip:
-		return d.emit(&eventsv1.LoadBalancerVipAllocated{
-			VipAddress: c.VipAddress, VipPortId: c.VipPortID, VipSubnetId: c.VipSubnetID,
-			VipNetworkId: c.VipNetworkID, AdditionalVips: cloneAll(c.AdditionalVips),
-		})
+		return d.allocateVip(c)
 	case CompleteProvisioning:
 		return d.complete(c)
 	case FailProvisioning:

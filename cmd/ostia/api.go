@@ -5,6 +5,9 @@ import (
 	"net"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/ostia/ostia/internal/config"
+	"github.com/ostia/ostia/sagas/lbflows"
 )
 
 func runAPI(ctx context.Context, env *environment, args []string) error {
@@ -24,6 +27,18 @@ func runAPI(ctx context.Context, env *environment, args []string) error {
 	c, err := b.newCore(pool, true)
 	if err != nil {
 		return err
+	}
+	// Allocate VIP ports in the API, as Octavia does, when the workers can
+	// see the ports this process makes: Neutron (openstack) or the local
+	// driver's state directory on this machine. A noop cloud lives in one
+	// process, so with it the create flow allocates the VIP.
+	if b.cfg.Worker.Driver != config.DriverNoop {
+		d, closeDrivers, err := b.newDrivers(ctx, b.cfg)
+		if err != nil {
+			return err
+		}
+		defer closeDrivers()
+		c.vips = &lbflows.VIPAllocator{Network: d.Network, Logger: b.log.With("service", "api")}
 	}
 	api, err := b.newGateway(pool, c)
 	if err != nil {

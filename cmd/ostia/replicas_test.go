@@ -50,7 +50,7 @@ func TestTwoWorkerReplicasShareTheWork(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := b.startWorker(gctx, g, h.Pool, c, h.Addrs(), cloud); err != nil {
+		if err := b.startWorker(gctx, g, h.Pool, c, h.Addrs(), noopDrivers(cloud)); err != nil {
 			t.Fatalf("worker %d: %v", i, err)
 		}
 		p, err := b.newProjections(h.Pool, 0)

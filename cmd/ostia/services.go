@@ -13,6 +13,7 @@ import (
 	"github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/aggregates/project"
 	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/gateway"
 	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
@@ -33,6 +34,9 @@ type core struct {
 	// foreground, when set (ostia up), is the gate through which the
 	// worker's saga steps yield to the API's writes in the same process.
 	foreground *qos.Gate
+	// vips, when set, allocates a new load balancer's VIP port in the API
+	// (as Octavia does); nil leaves it to the create flow.
+	vips gateway.VIPAllocator
 }
 
 // quotaDefaults are the configured [quotas] default limits.

@@ -20,6 +20,7 @@ import (
 	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/healthmanager"
 	"github.com/ostia/ostia/internal/qos"
+	"github.com/ostia/ostia/sagas/lbflows"
 )
 
 // runUp runs every service in one process: the embedded Kafka-protocol
@@ -92,6 +93,14 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		}
 		b.cfg.Health.HeartbeatKey = key
 	}
+	// The API and the worker share the drivers: the API allocates VIP
+	// ports (as Octavia's API does), the create flow adopts them.
+	d, closeDrivers, err := b.newDrivers(ctx, b.cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDrivers()
+	c.vips = &lbflows.VIPAllocator{Network: d.Network, Logger: b.log.With("service", "api")}
 	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err
@@ -123,7 +132,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if err := b.startHealth(ctx, g, pool, c, brokers); err != nil {
 		return abort(err)
 	}
-	if err := b.startWorker(ctx, g, pool, c, brokers, nil); err != nil {
+	if err := b.startWorker(ctx, g, pool, c, brokers, &d); err != nil {
 		return abort(err)
 	}
 	if err := b.consumeProjections(ctx, g, pool, c.views, brokers, c.foreground); err != nil {

@@ -15,11 +15,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ostia/ostia/events"
 	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/drivers/agentclient"
 	"github.com/ostia/ostia/internal/drivers/local"
 	"github.com/ostia/ostia/internal/drivers/noop"
 	"github.com/ostia/ostia/internal/drivers/openstack"
+	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/sagas/certrotation"
 	"github.com/ostia/ostia/sagas/lbflows"
 	"github.com/ostia/ostia/sagas/ports"
@@ -208,16 +210,22 @@ func heartbeatTarget(bind string) (string, error) {
 	return net.JoinHostPort(host, port), nil
 }
 
+// noopDrivers are the saga ports of one noop cloud.
+func noopDrivers(cloud *noop.Cloud) *drivers {
+	return &drivers{Compute: cloud, Network: cloud, Agent: cloud, Certificates: cloud}
+}
+
 // startWorker runs the saga runner and the consumers that start sagas from
-// load-balancer and amphora events. cloud, when not nil, is the noop cloud to
-// use (replicas in one test share one, as real workers share one Nova);
+// load-balancer and amphora events. shared, when not nil, are the drivers
+// to use, owned by the caller (`ostia up` shares them with the API; replicas
+// in one test share one noop cloud, as real workers share one Nova);
 // otherwise the [worker] driver decides (newDrivers).
-func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string, cloud *noop.Cloud) error {
+func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool.Pool, c *core, brokers []string, shared *drivers) error {
 	log := b.log.With("service", "worker")
 	var d drivers
 	cleanup := func() {}
-	if cloud != nil {
-		d = drivers{Compute: cloud, Network: cloud, Agent: cloud, Certificates: cloud}
+	if shared != nil {
+		d = *shared
 	} else {
 		var err error
 		if d, cleanup, err = b.newDrivers(ctx, b.cfg); err != nil {
@@ -297,6 +305,13 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		// The rotator starts sagas only; the runner above executes them.
 		g.Go(func() error { return rotator.Run(ctx) })
 	}
+	if hk.OrphanVIPInterval > 0 {
+		sweeper := &lbflows.VIPAllocator{Network: d.Network, Logger: log.With("task", "orphan_vip_sweep")}
+		g.Go(func() error {
+			sweepOrphanVIPs(ctx, sweeper, c.store, hk.OrphanVIPInterval, hk.OrphanVIPGrace, log)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-ctx.Done()
 		var first error
@@ -309,6 +324,29 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 	})
 	log.Info("saga worker started", "driver", b.cfg.Worker.Driver, "cert_interval", hk.CertInterval)
 	return nil
+}
+
+// sweepOrphanVIPs deletes, every interval, the VIP ports the API allocated
+// for load balancers it never stored (see lbflows.VIPAllocator.Sweep),
+// until ctx ends.
+func sweepOrphanVIPs(ctx context.Context, v *lbflows.VIPAllocator, store *eventstore.Store, interval, grace time.Duration, log *slog.Logger) {
+	exists := func(ctx context.Context, lbID string) (bool, error) {
+		ver, err := store.Version(ctx, events.AggregateLoadBalancer, lbID)
+		return ver > 0, err
+	}
+	seen := map[string]time.Time{}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := v.Sweep(ctx, exists, seen, grace, time.Now()); err != nil && ctx.Err() == nil {
+			log.Warn("sweep orphaned VIP ports", "error", err)
+		}
+	}
 }
 
 func runWorker(ctx context.Context, env *environment, args []string) error {

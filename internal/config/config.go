@@ -260,6 +260,13 @@ type HouseKeeping struct {
 	CertExpiryBuffer time.Duration
 	// CertRotateThreads bounds the rotations started by one scan.
 	CertRotateThreads int
+	// OrphanVIPInterval is the period of the sweep for VIP ports the API
+	// allocated for a load balancer it then never stored (it died in
+	// between); 0 turns the sweep off.
+	OrphanVIPInterval time.Duration
+	// OrphanVIPGrace is how long such a port must have been seen orphaned
+	// before it is deleted.
+	OrphanVIPGrace time.Duration
 }
 
 // HAProxy is the [haproxy] section: listener timeout defaults in
@@ -361,6 +368,8 @@ func Default() Config {
 		HouseKeeping: HouseKeeping{
 			CertInterval:      time.Hour,
 			CertExpiryBuffer:  14 * 24 * time.Hour,
+			OrphanVIPInterval: time.Minute,
+			OrphanVIPGrace:    5 * time.Minute,
 			CertRotateThreads: 10,
 		},
 		HAProxy: HAProxy{

@@ -114,6 +114,8 @@ func keys() []key {
 		durKey("house_keeping", "cert_interval", func(c *Config) *time.Duration { return &c.HouseKeeping.CertInterval }),
 		durKey("house_keeping", "cert_expiry_buffer", func(c *Config) *time.Duration { return &c.HouseKeeping.CertExpiryBuffer }),
 		intKey("house_keeping", "cert_rotate_threads", func(c *Config) *int { return &c.HouseKeeping.CertRotateThreads }),
+		durKey("house_keeping", "orphan_vip_interval", func(c *Config) *time.Duration { return &c.HouseKeeping.OrphanVIPInterval }),
+		durKey("house_keeping", "orphan_vip_grace", func(c *Config) *time.Duration { return &c.HouseKeeping.OrphanVIPGrace }),
 
 		intKey("haproxy", "timeout_client_data", func(c *Config) *int { return &c.HAProxy.TimeoutClientData }),
 		intKey("haproxy", "timeout_member_connect", func(c *Config) *int { return &c.HAProxy.TimeoutMemberConnect }),

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Limits Octavia applies (see octavia/common/constants.py).
@@ -259,6 +260,13 @@ func (c Config) validate() []*KeyError {
 			c.Certificates.CertValidity, c.HouseKeeping.CertExpiryBuffer)
 	}
 	ch.atLeast("house_keeping", "cert_rotate_threads", c.HouseKeeping.CertRotateThreads, 1)
+	if c.HouseKeeping.OrphanVIPInterval < 0 {
+		ch.bad("house_keeping", "orphan_vip_interval", "must not be negative, got %s", c.HouseKeeping.OrphanVIPInterval)
+	}
+	if c.HouseKeeping.OrphanVIPGrace < time.Minute {
+		ch.bad("house_keeping", "orphan_vip_grace", "must be at least 1m (an API request may be between allocating a port and storing its load balancer), got %s",
+			c.HouseKeeping.OrphanVIPGrace)
+	}
 
 	// [haproxy]
 	ch.between("haproxy", "timeout_client_data", c.HAProxy.TimeoutClientData, 0, maxListenerTimeoutMS)

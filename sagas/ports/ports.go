@@ -32,6 +32,11 @@ const (
 	// TagMemberSubnet marks an amphora's port on a member subnet (its
 	// value is the subnet id), so the network delta finds it again.
 	TagMemberSubnet = "member_subnet_id"
+	// TagAllocatedBy marks a VIP port the API allocated before the load
+	// balancer was accepted (value AllocatedByAPI), so a port left behind
+	// by a crash in between can be found and swept.
+	TagAllocatedBy = "allocated_by"
+	AllocatedByAPI = "api"
 )
 
 // Server statuses as Nova reports them.

@@ -416,20 +416,27 @@ func (c *Cloud) GetSubnet(ctx context.Context, id string) (ports.Subnet, error) 
 		if id == "" {
 			return notFound("subnet", id)
 		}
-		sn, ok := c.subnets[id]
-		if !ok {
-			n := len(c.subnets) + 1
-			sn = ports.Subnet{ID: id, NetworkID: "net-of-" + id, CIDR: fmt.Sprintf("10.%d.0.0/24", 100+n%150),
-				GatewayIP: fmt.Sprintf("10.%d.0.1", 100+n%150)}
-			c.subnets[id] = sn
-		}
-		out = sn
+		out = c.subnetLocked(id)
 		return nil
 	})
 	return out, err
 }
 
-// CreatePort implements ports.Network.
+// subnetLocked returns a subnet, making it up on first sight (every subnet
+// exists in the noop cloud).
+func (c *Cloud) subnetLocked(id string) ports.Subnet {
+	sn, ok := c.subnets[id]
+	if !ok {
+		n := len(c.subnets) + 1
+		sn = ports.Subnet{ID: id, NetworkID: "net-of-" + id, CIDR: fmt.Sprintf("10.%d.0.0/24", 100+n%150),
+			GatewayIP: fmt.Sprintf("10.%d.0.1", 100+n%150)}
+		c.subnets[id] = sn
+	}
+	return sn
+}
+
+// CreatePort implements ports.Network. A port on a subnet belongs to the
+// subnet's network, as in Neutron.
 func (c *Cloud) CreatePort(ctx context.Context, spec ports.PortSpec) (ports.Port, error) {
 	var out ports.Port
 	err := c.call(ctx, OpCreatePort, func() error {
@@ -443,6 +450,9 @@ func (c *Cloud) CreatePort(ctx context.Context, spec ports.PortSpec) (ports.Port
 			Tags: maps.Clone(spec.Tags), AdminStateUp: spec.AdminStateUp, SubnetCIDR: "10.0.0.0/8", GatewayIP: "10.0.0.1", MTU: 1500}
 		if sn, ok := c.subnets[spec.SubnetID]; ok {
 			p.SubnetCIDR, p.GatewayIP = sn.CIDR, sn.GatewayIP
+		}
+		if p.NetworkID == "" && spec.SubnetID != "" {
+			p.NetworkID = c.subnetLocked(spec.SubnetID).NetworkID
 		}
 		c.ports[p.ID] = p
 		c.recordLocked(KindPort, spec.Name)
