@@ -25,11 +25,13 @@ type VIPAllocator struct {
 }
 
 // Allocate finds or creates the VIP port of the load balancer c creates and
-// returns what the create records with it. It returns nil for a VIP port
-// the user gave (vip_port_id): the create flow checks and uses that one.
+// returns what the create records with it. A VIP port the user gave
+// (vip_port_id) is checked as Octavia's API does (it must exist and be
+// unused; a requested vip_address must be its address) and recorded, but
+// stays the user's: neither Release nor the delete flow removes it.
 func (v *VIPAllocator) Allocate(ctx context.Context, c loadbalancer.CreateLoadBalancer) (*loadbalancer.AllocateVip, error) {
 	if c.VipPortID != "" {
-		return nil, nil
+		return v.given(ctx, c)
 	}
 	if c.ID == "" {
 		return nil, errors.New("allocate VIP: the load balancer has no id yet")
@@ -54,6 +56,39 @@ func (v *VIPAllocator) Allocate(ctx context.Context, c loadbalancer.CreateLoadBa
 			}
 			return nil, fmt.Errorf("allocate VIP: create port %s: %w", name, err)
 		}
+	}
+	out := &loadbalancer.AllocateVip{VipAddress: p.IP, VipPortID: p.ID, VipSubnetID: p.SubnetID, VipNetworkID: p.NetworkID}
+	if out.VipSubnetID == "" {
+		out.VipSubnetID = c.VipSubnetID
+	}
+	if out.VipNetworkID == "" {
+		out.VipNetworkID = c.VipNetworkID
+	}
+	return out, nil
+}
+
+func (v *VIPAllocator) given(ctx context.Context, c loadbalancer.CreateLoadBalancer) (*loadbalancer.AllocateVip, error) {
+	p, err := v.Network.GetPort(ctx, c.VipPortID)
+	if errors.Is(err, ports.ErrNotFound) {
+		return nil, aggregates.Errorf(aggregates.KindInvalid, "Port %s not found.", c.VipPortID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check VIP port %s: %w", c.VipPortID, err)
+	}
+	if p.DeviceID != "" {
+		return nil, aggregates.Errorf(aggregates.KindInvalid, "Port %s is already used by device %s.", p.ID, p.DeviceID)
+	}
+	if c.VipAddress != "" && c.VipAddress != p.IP {
+		return nil, aggregates.Errorf(aggregates.KindInvalid,
+			"Validation failure: The VIP address %s is not an address of port %s.", c.VipAddress, p.ID)
+	}
+	if c.VipSubnetID != "" && p.SubnetID != "" && c.VipSubnetID != p.SubnetID {
+		return nil, aggregates.Errorf(aggregates.KindInvalid,
+			"Validation failure: Port %s has no address on subnet %s.", p.ID, c.VipSubnetID)
+	}
+	if c.VipNetworkID != "" && p.NetworkID != "" && c.VipNetworkID != p.NetworkID {
+		return nil, aggregates.Errorf(aggregates.KindInvalid,
+			"Validation failure: Port %s is not on network %s.", p.ID, c.VipNetworkID)
 	}
 	out := &loadbalancer.AllocateVip{VipAddress: p.IP, VipPortID: p.ID, VipSubnetID: p.SubnetID, VipNetworkID: p.NetworkID}
 	if out.VipSubnetID == "" {

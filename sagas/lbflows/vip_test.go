@@ -74,22 +74,34 @@ func TestAPIAllocatedVIPIsAdoptedAndDeletedWithTheLoadBalancer(t *testing.T) {
 	mustEqual(t, "ports after the delete", len(e.cloud.Ports()), 0)
 }
 
-// A VIP port the user gives is not allocated by the API; a requested
-// address that cannot be had is Octavia's 409.
+// A VIP port the user gives is checked and recorded, not allocated: a
+// missing one is Octavia's 400; a requested address that cannot be had is
+// Octavia's 409.
 func TestVIPAllocatorGivenPortAndRefusedAddress(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	e := newEnv(t, noop.Config{})
 	v := &lbflows.VIPAllocator{Network: e.cloud}
-	alloc, err := v.Allocate(ctx, lb.CreateLoadBalancer{ID: uuid.NewString(), VipPortID: "users-port"})
-	if err != nil || alloc != nil {
-		t.Fatalf("given port: allocation %+v, %v; want none", alloc, err)
+	_, err := v.Allocate(ctx, lb.CreateLoadBalancer{ID: uuid.NewString(), VipPortID: "no-such-port"})
+	var ae *aggregates.Error
+	if !asAggregateError(err, &ae) || ae.Kind != aggregates.KindInvalid || ae.Message != "Port no-such-port not found." {
+		t.Fatalf("missing port: %v", err)
 	}
-	mustEqual(t, "ports", len(e.cloud.Ports()), 0)
+	users, err := e.cloud.CreatePort(ctx, ports.PortSpec{Name: "mine", SubnetID: "subnet-users"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc, err := v.Allocate(ctx, lb.CreateLoadBalancer{ID: uuid.NewString(), VipPortID: users.ID})
+	if err != nil || alloc == nil || alloc.VipPortID != users.ID || alloc.VipAddress != users.IP || alloc.VipSubnetID != "subnet-users" {
+		t.Fatalf("given port: allocation %+v, %v", alloc, err)
+	}
+	if _, err := v.Allocate(ctx, lb.CreateLoadBalancer{ID: uuid.NewString(), VipPortID: users.ID, VipAddress: "192.0.2.77"}); !asAggregateError(err, &ae) || ae.Kind != aggregates.KindInvalid {
+		t.Fatalf("given port with another address: %v", err)
+	}
+	mustEqual(t, "ports", len(e.cloud.Ports()), 1)
 
 	failing := &lbflows.VIPAllocator{Network: refusingNetwork{e.cloud}}
 	_, err = failing.Allocate(ctx, lb.CreateLoadBalancer{ID: uuid.NewString(), VipSubnetID: "s", VipAddress: "10.0.0.9"})
-	var ae *aggregates.Error
 	if !asAggregateError(err, &ae) || ae.Kind != aggregates.KindConflict {
 		t.Fatalf("refused address: %v, want a conflict", err)
 	}
