@@ -28,11 +28,12 @@ func runAPI(ctx context.Context, env *environment, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Allocate VIP ports in the API, as Octavia does, when the workers can
-	// see the ports this process makes: Neutron (openstack) or the local
-	// driver's state directory on this machine. A noop cloud lives in one
-	// process, so with it the create flow allocates the VIP.
-	if b.cfg.Worker.Driver != config.DriverNoop {
+	// Allocate VIP ports in the API, as Octavia does, when the ports live
+	// in a cloud the workers share (Neutron). The noop cloud lives in one
+	// process and the local cloud is run by the worker (`ostia up` shares
+	// either between its API and worker); with them a separate API leaves
+	// the VIP to the create flow.
+	if b.cfg.Worker.Driver == config.DriverOpenStack {
 		d, closeDrivers, err := b.newDrivers(ctx, b.cfg)
 		if err != nil {
 			return err
