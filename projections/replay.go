@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/internal/postgres"
 	"github.com/ostia/ostia/projections/views"
@@ -41,6 +42,12 @@ type ReplayConfig struct {
 	// before the swap (drop them later with DropGeneration); by default
 	// they are deleted.
 	KeepPrevious bool
+
+	// For tests (set through replay_export_test.go): auditBuffer replaces
+	// replayAuditBuffer; noCopy writes every row with the INSERT
+	// statements COPY falls back to.
+	auditBuffer int
+	noCopy      bool
 }
 
 // ReplayResult tells what a replay built.
@@ -66,6 +73,9 @@ type replayAgg struct {
 	broken bool
 	// objects are the objects the audit trail records changes of.
 	objects map[subject]struct{}
+	// audit are the audit rows of the aggregate's events not written yet,
+	// in version order.
+	audit []auditRow
 }
 
 // Replay rebuilds the read models from the whole event log into a fresh
@@ -125,7 +135,14 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 		return abandon(err)
 	}
 	res.Aggregates = len(aggs)
-	if err := p.writeReplayed(ctx, gen, aggs); err != nil {
+	// The read models and the audit trail go to different tables, on two
+	// connections at once; the audit rows are plain appends (COPY), which
+	// take part in no serializable read of the read models' writer.
+	audit := takeAudit(aggs)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.writeReplayed(gctx, gen, aggs, !cfg.noCopy) })
+	g.Go(func() error { return p.writeAuditRows(gctx, gen, audit, !cfg.noCopy) })
+	if err := g.Wait(); err != nil {
 		return abandon(err)
 	}
 	if cfg.SkipAudit && cfg.CarryAudit {
@@ -164,8 +181,9 @@ func (p *Projector) Replay(ctx context.Context, cfg ReplayConfig) (ReplayResult,
 // writeReplayed writes the final rows and checkpoints of every replayed
 // aggregate, in chunks. An aggregate whose checkpoint in the generation is
 // already at or past the replayed version (live events applied meanwhile)
-// is left alone; one behind it is rewritten.
-func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[string]*replayAgg) error {
+// is left alone; one behind it is rewritten. With useCopy the aggregates
+// the generation has nothing of are written with COPY (writeReplayedChunk).
+func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[string]*replayAgg, useCopy bool) error {
 	keys := make([]string, 0, len(aggs))
 	for k, a := range aggs {
 		if a.version > 0 {
@@ -174,12 +192,8 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 	}
 	sort.Strings(keys)
 	const chunk = 500
-	type rendered struct {
-		agg  *replayAgg
-		rows []row
-	}
 	// Render on every core, write in order.
-	chunks := make(chan []rendered, 2)
+	chunks := make(chan []renderedAgg, 2)
 	errc := make(chan error, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -187,7 +201,7 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 		defer close(chunks)
 		for start := 0; start < len(keys); start += chunk {
 			part := keys[start:min(start+chunk, len(keys))]
-			out := make([]rendered, len(part))
+			out := make([]renderedAgg, len(part))
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var firstErr error
@@ -207,7 +221,7 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 							mu.Unlock()
 							return
 						}
-						out[i] = rendered{agg: a, rows: rs}
+						out[i] = renderedAgg{agg: a, rows: rs}
 					}
 				}(w)
 			}
@@ -224,61 +238,12 @@ func (p *Projector) writeReplayed(ctx context.Context, gen int64, aggs map[strin
 		}
 	}()
 	for part := range chunks {
-		err := postgres.RetryTx(ctx, p.pool, func(tx pgx.Tx) error {
-			ids := make([]string, len(part))
-			for i, r := range part {
-				ids[i] = r.agg.id
-			}
-			existing := map[string]int64{}
-			rows, err := tx.Query(ctx, `SELECT aggregate_type, aggregate_id, version FROM projection_checkpoints
-				WHERE projection = $1 AND generation = $2 AND aggregate_id = ANY($3::text[])`, projectionName, gen, ids)
-			if err != nil {
-				return err
-			}
-			for rows.Next() {
-				var t, id string
-				var v int64
-				if err := rows.Scan(&t, &id, &v); err != nil {
-					rows.Close()
-					return err
-				}
-				existing[cacheKey(t, id)] = v
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			b := &pgx.Batch{}
-			var all []row
-			var cps []checkpoint
-			var usage []usageRecord
-			var objects []auditObject
-			stale := map[string][]string{}
-			for _, r := range part {
-				for s := range r.agg.objects {
-					objects = append(objects, auditObject{r.agg.aggType, r.agg.id, s.kind, s.id})
-				}
-				key := cacheKey(r.agg.aggType, r.agg.id)
-				if v, ok := existing[key]; ok {
-					if v >= r.agg.version {
-						continue
-					}
-					stale[r.agg.aggType] = append(stale[r.agg.aggType], r.agg.id)
-				}
-				all = append(all, r.rows...)
-				usage = append(usage, r.agg.model.usage()...)
-				cps = append(cps, checkpoint{r.agg.aggType, r.agg.id, r.agg.version})
-			}
-			for t, ids := range stale {
-				queueDeleteAggregates(b, gen, t, ids)
-			}
-			queueUpsert(b, gen, all)
-			queueUsage(b, gen, usage)
-			queueCheckpoints(b, gen, cps)
-			sort.Slice(objects, func(i, j int) bool { return objects[i].id < objects[j].id })
-			queueAuditObjects(b, gen, objects)
-			return tx.SendBatch(ctx, b).Close()
-		})
+		err := p.writeReplayedChunk(ctx, gen, part, useCopy)
+		if useCopy && isUniqueViolation(err) {
+			// Rows the chunk copies were written meanwhile (live events
+			// applied to the generation being built): upsert them.
+			err = p.writeReplayedChunk(ctx, gen, part, false)
+		}
 		if err != nil {
 			return fmt.Errorf("replay: write read models: %w", err)
 		}

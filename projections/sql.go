@@ -161,17 +161,21 @@ func queueAudit(b *pgx.Batch, gen int64, recs []auditRecord) {
 		}
 		kinds[i], objIDs[i] = textArray(k), textArray(o)
 	}
-	b.Queue(`INSERT INTO audit_events (generation, aggregate_type, aggregate_id, aggregate_version, event_id, global_position,
-			occurred_at, actor, project_id, correlation_id, event_type, object_kinds, object_ids)
-		SELECT $1, u.agg_type, u.agg_id, u.version, u.id::uuid, u.pos, u.at, u.actor, u.project, u.corr, u.type,
-			u.kinds::text[], u.objs::text[]
-		FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[], $8::text[],
-			$9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
-			AS u (agg_type, agg_id, version, id, pos, at, actor, project, corr, type, kinds, objs)
-		ON CONFLICT (generation, aggregate_type, aggregate_id, aggregate_version) DO NOTHING`,
-		gen, aggTypes, aggIDs, versions, ids, positions, at, actors, projects, corrs, types, kinds, objIDs)
+	b.Queue(insertAuditEvents, gen, aggTypes, aggIDs, versions, ids, positions, at, actors, projects, corrs, types, kinds, objIDs)
 	queueAuditObjects(b, gen, objects)
 }
+
+// insertAuditEvents stores audit_events rows from arrays (the object
+// kinds and ids of each row, $12 and $13, as array literals), keeping rows
+// already there.
+const insertAuditEvents = `INSERT INTO audit_events (generation, aggregate_type, aggregate_id, aggregate_version, event_id,
+		global_position, occurred_at, actor, project_id, correlation_id, event_type, object_kinds, object_ids)
+	SELECT $1, u.agg_type, u.agg_id, u.version, u.id::uuid, u.pos, u.at, u.actor, u.project, u.corr, u.type,
+		u.kinds::text[], u.objs::text[]
+	FROM unnest($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[], $7::timestamptz[], $8::text[],
+		$9::text[], $10::text[], $11::text[], $12::text[], $13::text[])
+		AS u (agg_type, agg_id, version, id, pos, at, actor, project, corr, type, kinds, objs)
+	ON CONFLICT (generation, aggregate_type, aggregate_id, aggregate_version) DO NOTHING`
 
 // queueAuditObjects queues recording objects in the audit trail's
 // directory (rows already there are kept).
