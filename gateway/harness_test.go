@@ -113,7 +113,7 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	}
 	hc := handler.Config{Store: store, Registry: reg, Now: clk.Now}
 	if !opts.separateProjection {
-		hc.Inline = proj.ApplyInline
+		hc.Inline = proj.InlineThen
 	}
 	h, err := handler.New(hc)
 	if err != nil {

@@ -6,105 +6,158 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/ostia/ostia/internal/eventstore"
 	"github.com/ostia/ostia/internal/postgres"
 	eventsv1 "github.com/ostia/ostia/proto/ostia/events/v1"
 )
 
 // ApplyInline applies freshly appended events inside the append transaction
-// itself (aggregates/handler's Inline), so a command's effect is in the read
-// models the moment the command commits, with one commit instead of two.
-//
-// It runs under a savepoint: when the projection fails for a reason other
-// than a serialization failure, its writes are rolled back, the failure is
-// logged and the command still commits; the projection consumer applies the
-// events later. A serialization failure is returned, so the caller re-runs
-// the whole transaction.
+// itself, so a command's effect is in the read models the moment the
+// command commits, with one commit instead of two. It is InlineThen run on
+// its own: the first round trip is not shared with the events.
 func (p *Projector) ApplyInline(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
-	// The events of each projected aggregate, in order (a command appends
-	// consecutive versions per aggregate).
-	type group struct {
-		aggType, aggID string
-		envs           []*eventsv1.Envelope
+	then := p.InlineThen(envs)
+	b := &pgx.Batch{}
+	then.Queue(b)
+	if b.Len() > 0 {
+		br := tx.SendBatch(ctx, b)
+		err := then.Read(br)
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
 	}
-	var groups []*group
-	byKey := map[string]*group{}
+	return then.Run(ctx, tx)
+}
+
+// InlineThen is the inline projection of events being appended, as work of
+// the append's own transaction (aggregates/handler's Inline, with
+// eventstore.Store.AppendWith): the savepoint and the read of every
+// involved aggregate's generation and checkpoint travel with the events,
+// and every row is written in one more round trip.
+//
+// It runs under that savepoint: when the projection fails for a reason
+// other than a serialization failure, its writes are rolled back, the
+// failure is logged and the command still commits; the projection consumer
+// applies the events later. A serialization failure is returned, so the
+// caller re-runs the whole transaction.
+func (p *Projector) InlineThen(envs []*eventsv1.Envelope) eventstore.Then {
+	in := &inlineRun{p: p, envs: envs, byKey: map[string]*inlineGroup{}, stored: map[string]int64{}}
 	for _, env := range envs {
 		if !projected(env.GetAggregateType()) {
 			continue
 		}
-		if env.GetAggregateId() == "" || env.GetAggregateVersion() <= 0 {
-			// Nothing written yet: leave the events to the consumer (which
-			// refuses this one as permanent).
-			p.log.WarnContext(ctx, "inline projection: event without aggregate id or version; the projection consumer will handle it",
-				"event", env.GetEventId(), "type", env.GetType())
-			return nil
-		}
 		k := cacheKey(env.GetAggregateType(), env.GetAggregateId())
-		g := byKey[k]
+		g := in.byKey[k]
 		if g == nil {
-			g = &group{aggType: env.GetAggregateType(), aggID: env.GetAggregateId()}
-			byKey[k] = g
-			groups = append(groups, g)
+			g = &inlineGroup{aggType: env.GetAggregateType(), aggID: env.GetAggregateId()}
+			in.byKey[k] = g
+			in.groups = append(in.groups, g)
 		}
 		g.envs = append(g.envs, env)
 	}
-	if len(groups) == 0 {
-		return nil
+	return eventstore.Then{Queue: in.queue, Read: in.read, Run: in.run}
+}
+
+// inlineGroup is the events of one projected aggregate in an append, in
+// order (a command appends consecutive versions per aggregate).
+type inlineGroup struct {
+	aggType, aggID string
+	envs           []*eventsv1.Envelope
+}
+
+// inlineRun is one inline projection (InlineThen).
+type inlineRun struct {
+	p      *Projector
+	envs   []*eventsv1.Envelope
+	groups []*inlineGroup
+	byKey  map[string]*inlineGroup
+
+	queued   bool
+	current  int64
+	building *int64
+	stored   map[string]int64
+	readErr  error
+}
+
+func (in *inlineRun) queue(b *pgx.Batch) {
+	if len(in.groups) == 0 {
+		return
 	}
-	// One round trip opens the savepoint and reads the generations and the
-	// checkpoints of every aggregate involved; a second writes every row.
-	types, ids := make([]string, len(groups)), make([]string, len(groups))
-	for i, g := range groups {
+	types, ids := make([]string, len(in.groups)), make([]string, len(in.groups))
+	for i, g := range in.groups {
 		types[i], ids[i] = g.aggType, g.aggID
 	}
-	b := &pgx.Batch{}
 	b.Queue("SAVEPOINT " + inlineSavepoint)
 	b.Queue(`SELECT g.current_generation, g.building_generation, c.aggregate_type, c.aggregate_id, c.version
 		FROM projection_generations g LEFT JOIN projection_checkpoints c ON c.projection = g.projection
 			AND c.generation = g.current_generation AND c.aggregate_type = ANY($2::text[]) AND c.aggregate_id = ANY($3::text[])
 		WHERE g.projection = $1`, projectionName, types, ids)
-	var (
-		current  int64
-		building *int64
-		stored   = map[string]int64{}
-		found    bool
-	)
-	br := tx.SendBatch(ctx, b)
-	_, err := br.Exec()
+	in.queued = true
+}
+
+// read takes the savepoint's and the read's results. A failed read is kept
+// for run (which rolls back to the savepoint), unless it is a
+// serialization failure, which re-runs the transaction.
+func (in *inlineRun) read(br pgx.BatchResults) error {
+	if !in.queued {
+		return nil
+	}
+	if _, err := br.Exec(); err != nil {
+		return fmt.Errorf("inline projection: savepoint: %w", err)
+	}
+	rows, err := br.Query()
+	found := false
 	if err == nil {
-		var rows pgx.Rows
-		rows, err = br.Query()
-		if err == nil {
-			for rows.Next() {
-				var cType, cID *string
-				var cVersion *int64
-				if err = rows.Scan(&current, &building, &cType, &cID, &cVersion); err != nil {
-					break
-				}
-				found = true
-				if cType != nil && cID != nil && cVersion != nil {
-					stored[cacheKey(*cType, *cID)] = *cVersion
-				}
+		for rows.Next() {
+			var cType, cID *string
+			var cVersion *int64
+			if err = rows.Scan(&in.current, &in.building, &cType, &cID, &cVersion); err != nil {
+				break
 			}
-			rows.Close()
-			if err == nil {
-				err = rows.Err()
+			found = true
+			if cType != nil && cID != nil && cVersion != nil {
+				in.stored[cacheKey(*cType, *cID)] = *cVersion
 			}
 		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
 	}
 	if err == nil && !found {
 		err = fmt.Errorf("projection %s has no generation row", projectionName)
 	}
 	if err != nil {
-		return p.inlineFailed(ctx, tx, fmt.Errorf("inline projection: read generations and checkpoints: %w", err), envs[0])
+		if postgres.IsRetryable(err) {
+			return err
+		}
+		in.readErr = fmt.Errorf("inline projection: read generations and checkpoints: %w", err)
 	}
-	if building != nil && *building != current {
+	return nil
+}
+
+func (in *inlineRun) run(ctx context.Context, tx pgx.Tx) error {
+	p := in.p
+	if !in.queued {
+		return nil
+	}
+	for _, g := range in.groups {
+		for _, env := range g.envs {
+			if env.GetAggregateId() == "" || env.GetAggregateVersion() <= 0 {
+				return p.inlineFailed(ctx, tx, fmt.Errorf("inline projection: event %s has no aggregate id or version", env.GetEventId()), env)
+			}
+		}
+	}
+	if in.readErr != nil {
+		return p.inlineFailed(ctx, tx, in.readErr, in.envs[0])
+	}
+	if in.building != nil && *in.building != in.current {
 		// A replay is building a new generation: apply event by event to
 		// both (rare; the plain path knows how).
-		for _, env := range envs {
+		for _, env := range in.envs {
 			if err := p.Apply(ctx, tx, env); err != nil {
 				return p.inlineFailed(ctx, tx, err, env)
 			}
@@ -118,8 +171,8 @@ func (p *Projector) ApplyInline(ctx context.Context, tx pgx.Tx, envs []*eventsv1
 		n       int64
 	}
 	var evolved []done
-	for _, g := range groups {
-		from := stored[cacheKey(g.aggType, g.aggID)]
+	for _, g := range in.groups {
+		from := in.stored[cacheKey(g.aggType, g.aggID)]
 		pending := g.envs
 		for len(pending) > 0 && pending[0].GetAggregateVersion() <= from {
 			p.metrics.skipped.WithLabelValues(g.aggType).Inc()
@@ -128,7 +181,7 @@ func (p *Projector) ApplyInline(ctx context.Context, tx pgx.Tx, envs []*eventsv1
 		if len(pending) == 0 {
 			continue
 		}
-		ent, err := p.queueApply(ctx, tx, current, from, pending, writes)
+		ent, err := p.queueApply(ctx, tx, in.current, from, pending, writes)
 		if err != nil {
 			return p.inlineFailed(ctx, tx, err, pending[0])
 		}
@@ -136,7 +189,7 @@ func (p *Projector) ApplyInline(ctx context.Context, tx pgx.Tx, envs []*eventsv1
 	}
 	if writes.Len() > 0 {
 		if err := tx.SendBatch(ctx, writes).Close(); err != nil {
-			return p.inlineFailed(ctx, tx, fmt.Errorf("inline projection: write read models: %w", err), envs[0])
+			return p.inlineFailed(ctx, tx, fmt.Errorf("inline projection: write read models: %w", err), in.envs[0])
 		}
 	}
 	for _, d := range evolved {

@@ -38,7 +38,7 @@ func TestApplyInline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := handler.New(handler.Config{Store: store, Registry: reg, Inline: proj.ApplyInline})
+	h, err := handler.New(handler.Config{Store: store, Registry: reg, Inline: proj.InlineThen})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ostia/ostia/aggregates"
@@ -48,18 +47,19 @@ type Config struct {
 	// reads only newer events from the store; defaults to 10000, negative
 	// turns the cache off.
 	CacheStreams int
-	// Inline, when set, runs inside the append transaction with the stored
-	// envelopes (versions and positions filled in), for read models that
-	// must show a command's effect as soon as the command returns. Its
-	// error aborts the command (and a serialization failure re-runs the
-	// whole transaction), so it should swallow errors that need not. Needs
-	// a Store with AppendThen.
-	Inline func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+	// Inline, when set, gives the work to do inside the append transaction
+	// with the envelopes to be stored (its Run sees their versions and
+	// positions), for read models that must show a command's effect as soon
+	// as the command returns (projections.Projector.InlineThen). Its error
+	// aborts the command (and a serialization failure re-runs the whole
+	// transaction), so it should swallow errors that need not. Needs a
+	// Store with AppendWith.
+	Inline func(envs []*eventsv1.Envelope) eventstore.Then
 }
 
 // ThenAppender is a Store that can run more work in the append transaction.
 type ThenAppender interface {
-	AppendThen(ctx context.Context, then func(ctx context.Context, tx pgx.Tx) error, streams ...eventstore.Stream) error
+	AppendWith(ctx context.Context, then eventstore.Then, streams ...eventstore.Stream) error
 }
 
 // Handler executes commands. It is safe for concurrent use.
@@ -70,7 +70,7 @@ type Handler struct {
 	newID       func() string
 	maxAttempts int
 	cache       *streamCache
-	inline      func(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error
+	inline      func(envs []*eventsv1.Envelope) eventstore.Then
 	then        ThenAppender
 }
 
@@ -87,7 +87,7 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Inline != nil {
 		var ok bool
 		if then, ok = cfg.Store.(ThenAppender); !ok {
-			errs = append(errs, errors.New("handler: Inline needs a Store with AppendThen"))
+			errs = append(errs, errors.New("handler: Inline needs a Store with AppendWith"))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -234,7 +234,7 @@ func (h *Handler) Do(ctx context.Context, md events.Metadata, decide Decide) ([]
 			return nil, nil
 		}
 		if h.inline != nil {
-			err = h.then.AppendThen(ctx, func(ctx context.Context, tx pgx.Tx) error { return h.inline(ctx, tx, out) }, streams...)
+			err = h.then.AppendWith(ctx, h.inline(out), streams...)
 		} else {
 			err = h.store.Append(ctx, streams...)
 		}

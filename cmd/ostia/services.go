@@ -65,7 +65,7 @@ func (b *base) newCore(pool *pgxpool.Pool, inline bool, opts ...eventstore.Optio
 		if err != nil {
 			return nil, err
 		}
-		hc.Inline = views.ApplyInline
+		hc.Inline = views.InlineThen
 	}
 	h, err := handler.New(hc)
 	if err != nil {

@@ -99,11 +99,32 @@ func (s *Store) Append(ctx context.Context, streams ...Stream) error {
 // projection (nil: nothing more). The whole transaction, then included, is
 // re-run on serialization failures.
 func (s *Store) AppendThen(ctx context.Context, then func(ctx context.Context, tx pgx.Tx) error, streams ...Stream) error {
+	return s.AppendWith(ctx, Then{Run: then}, streams...)
+}
+
+// Then is work an append does in its own transaction after the events
+// (AppendWith). Queue, when set, adds statements to the batch that carries
+// the last stream's events, so they cost no round trip of their own; Read
+// then gets their results, in order, and Run continues in the transaction.
+// Statements queued there run after the events are written but before
+// their positions are known; Run sees the envelopes complete.
+type Then struct {
+	Queue func(b *pgx.Batch)
+	Read  func(br pgx.BatchResults) error
+	Run   func(ctx context.Context, tx pgx.Tx) error
+}
+
+// AppendWith is AppendThen with work whose first statements travel with the
+// events (Then.Queue).
+func (s *Store) AppendWith(ctx context.Context, then Then, streams ...Stream) error {
 	err := postgres.RetryTx(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := s.AppendTx(ctx, tx, streams...); err != nil || then == nil {
+		if err := s.appendTx(ctx, tx, &then, streams); err != nil {
 			return err
 		}
-		return then(ctx, tx)
+		if then.Run == nil {
+			return nil
+		}
+		return then.Run(ctx, tx)
 	})
 	if err == nil && s.appended != nil {
 		s.appended()
@@ -115,9 +136,41 @@ func (s *Store) AppendThen(ctx context.Context, then func(ctx context.Context, t
 // change other tables atomically with the events. The caller must run the
 // transaction with postgres.RetryTx.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streams ...Stream) error {
+	return s.appendTx(ctx, tx, nil, streams)
+}
+
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, then *Then, streams []Stream) error {
+	last := -1
 	for i := range streams {
-		if err := appendStream(ctx, tx, &streams[i]); err != nil {
+		if len(streams[i].Events) > 0 {
+			last = i
+		}
+	}
+	for i := range streams {
+		var extra *Then
+		if i == last {
+			extra = then
+		}
+		if err := appendStream(ctx, tx, &streams[i], extra); err != nil {
 			return err
+		}
+	}
+	if last < 0 && then != nil && then.Queue != nil {
+		// No events to carry the statements: they go on their own.
+		b := &pgx.Batch{}
+		then.Queue(b)
+		if b.Len() > 0 {
+			br := tx.SendBatch(ctx, b)
+			var err error
+			if then.Read != nil {
+				err = then.Read(br)
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if s.beforeCommit != nil {
@@ -130,7 +183,7 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streams ...Stream) erro
 // stream's version check and the events with their outbox rows are sent
 // together as one pipelined batch (a new stream, or an expected version);
 // only AnyVersion needs the bumped version back before the events.
-func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
+func appendStream(ctx context.Context, tx pgx.Tx, st *Stream, then *Then) error {
 	if len(st.Events) == 0 {
 		return nil
 	}
@@ -216,6 +269,9 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 		b.Queue(streamSQL, streamArgs...)
 	}
 	b.Queue(q.String(), args...)
+	if then != nil && then.Queue != nil {
+		then.Queue(b)
+	}
 	br := tx.SendBatch(ctx, b)
 	defer br.Close()
 	if streamSQL != "" {
@@ -247,6 +303,11 @@ func appendStream(ctx context.Context, tx pgx.Tx, st *Stream) error {
 	}
 	if got != len(st.Events) {
 		return fmt.Errorf("append %s %s: %d of %d events stored", st.AggregateType, st.AggregateID, got, len(st.Events))
+	}
+	if then != nil && then.Queue != nil && then.Read != nil {
+		if err := then.Read(br); err != nil {
+			return err
+		}
 	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("append %s %s: %w", st.AggregateType, st.AggregateID, mapUnique(err, st))

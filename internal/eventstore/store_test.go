@@ -212,3 +212,57 @@ func assertLog(t *testing.T, pool *pgxpool.Pool, n int) {
 		t.Fatalf("outbox has %d rows for %d events", outbox, all)
 	}
 }
+
+// AppendWith: statements queued by Then travel with the last stream's
+// events (they see the events, in the same transaction), Read gets their
+// results, Run sees the envelopes complete; an error of Run rolls the
+// events back. With no events to carry them the statements go on their own.
+func TestAppendWithQueuesAfterTheEvents(t *testing.T) {
+	t.Parallel()
+	pool, _ := testkit.NewDatabase(t)
+	s := eventstore.New(pool)
+	reg := events.MustNewRegistry()
+	ctx := context.Background()
+
+	a, b := newEvent(t, reg, "lb-w1", "a"), newEvent(t, reg, "lb-w2", "b")
+	var seen int
+	var ranWith int64
+	err := s.AppendWith(ctx, eventstore.Then{
+		Queue: func(batch *pgx.Batch) {
+			batch.Queue(`SELECT count(*) FROM events WHERE aggregate_id = ANY($1::text[])`, []string{"lb-w1", "lb-w2"})
+		},
+		Read: func(br pgx.BatchResults) error { return br.QueryRow().Scan(&seen) },
+		Run: func(ctx context.Context, tx pgx.Tx) error {
+			ranWith = b.GlobalPosition
+			return nil
+		},
+	}, stream("lb-w1", 0, a), stream("lb-w2", 0, b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 2 {
+		t.Fatalf("the queued statement saw %d events, want 2 (it runs after both streams' events)", seen)
+	}
+	if ranWith == 0 || ranWith != b.GlobalPosition {
+		t.Fatalf("Run saw position %d, want the stored %d", ranWith, b.GlobalPosition)
+	}
+
+	boom := errors.New("boom")
+	c := newEvent(t, reg, "lb-w3", "c")
+	err = s.AppendWith(ctx, eventstore.Then{Run: func(context.Context, pgx.Tx) error { return boom }}, stream("lb-w3", 0, c))
+	if !errors.Is(err, boom) {
+		t.Fatalf("AppendWith error %v, want boom", err)
+	}
+	if v, err := s.Version(ctx, events.AggregateLoadBalancer, "lb-w3"); err != nil || v != 0 {
+		t.Fatalf("version %d (%v) after a failed Run, want 0", v, err)
+	}
+
+	var alone int
+	err = s.AppendWith(ctx, eventstore.Then{
+		Queue: func(batch *pgx.Batch) { batch.Queue(`SELECT 7`) },
+		Read:  func(br pgx.BatchResults) error { return br.QueryRow().Scan(&alone) },
+	}, stream("lb-w4", 0))
+	if err != nil || alone != 7 {
+		t.Fatalf("statements with no events: got %d, %v", alone, err)
+	}
+}
