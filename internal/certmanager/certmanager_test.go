@@ -242,8 +242,17 @@ func TestDir(t *testing.T) {
 		t.Fatalf("bad secret: got %v", err)
 	}
 
-	if _, err := certmanager.NewDir(filepath.Join(dir, "nope")); err == nil {
-		t.Fatal("NewDir accepted a missing directory")
+	empty, err := certmanager.NewDir(filepath.Join(dir, "nope"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := empty.GetTLSBundle(ctx, "web"); !errors.Is(err, ports.ErrNotFound) {
+		t.Fatalf("missing directory: %v", err)
+	}
+	for _, bad := range []string{"", filepath.Join(dir, "web.crt")} {
+		if _, err := certmanager.NewDir(bad); err == nil {
+			t.Fatalf("NewDir(%q) accepted", bad)
+		}
 	}
 }
 

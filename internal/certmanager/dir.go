@@ -35,17 +35,25 @@ type Dir struct {
 
 var _ ports.CertManager = (*Dir)(nil)
 
-// NewDir returns a cert manager reading path; the directory must exist.
+// NewDir returns a cert manager reading path. A directory that does not
+// exist (yet) holds no certificates: every reference is not found.
 func NewDir(path string) (*Dir, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("certmanager: storage path: %w", err)
+	if path == "" {
+		return nil, errors.New("certmanager: storage path is empty")
 	}
-	if !st.IsDir() {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("certmanager: storage path: %w", err)
+	case !st.IsDir():
 		return nil, fmt.Errorf("certmanager: storage path %s is not a directory", path)
 	}
 	return &Dir{path: path}, nil
 }
+
+// Path is the storage directory.
+func (d *Dir) Path() string { return d.path }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,254}$`)
 
