@@ -206,7 +206,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		}
 		hs.drv, err = local.New(context.Background(), local.Config{StateDir: stateDir, Mode: opts.mode,
 			AgentBinary: bin, VIPSubnet: subnet, Bridge: bridge, ClientCAPEM: auth.CACertPEM(),
-			ManagementSubnet: netip.MustParsePrefix(fmt.Sprintf("127.%d.0.0/16", 100+int(randByte())%100)),
+			// A /24 of 25600 choices: parallel harnesses (and other test
+			// runs on the machine) rarely pick the same agent addresses.
+			ManagementSubnet: netip.MustParsePrefix(fmt.Sprintf("127.%d.%d.0/24", 100+int(randByte())%100, randByte())),
 			HeartbeatTargets: []string{recv.Addr().String()}, HeartbeatKey: hbKey, HeartbeatInterval: time.Second,
 			StopTimeout: 10 * time.Second, Logger: logger(t)})
 		if err == nil {
