@@ -37,7 +37,7 @@ type certFile struct {
 	pem  []byte
 }
 
-// tlsListenerRefs: a listener whose frontend terminates TLS (as the
+// tlsListener tells whether a listener's frontend terminates TLS (as the
 // templates decide: enabled, not being deleted, TERMINATED_HTTPS or
 // PROMETHEUS with a default certificate).
 func tlsListener(l *eventsv1.Listener) bool {
@@ -51,7 +51,8 @@ func tlsListener(l *eventsv1.Listener) bool {
 	return l.GetProtocol() == templates.ProtocolTerminatedHTTPS || l.GetProtocol() == templates.ProtocolPrometheus
 }
 
-// tlsPool: an enabled pool, not being deleted, talking TLS to members.
+// tlsPool tells whether a pool is enabled, not being deleted, and talks
+// TLS to its members.
 func tlsPool(p *eventsv1.Pool) bool {
 	if p == nil || !p.GetAdminStateUp() || !p.GetTlsEnabled() {
 		return false
