@@ -329,6 +329,14 @@ func BackendName(poolID, listenerID string) string {
 	return poolID + ":" + listenerID
 }
 
+// CertDir is the directory of a load balancer's TLS files on the amphora
+// (base_cert_dir/<lb_id>); CrtListPath, SecretPath and PoolCertPath are in
+// it.
+func CertDir(s Settings, lbID string) string {
+	s = s.withDefaults()
+	return path.Join(s.CertDir, lbID)
+}
+
 // CrtListPath is where Octavia puts the crt-list of a TLS listener.
 func CrtListPath(s Settings, lbID, listenerID string) string {
 	s = s.withDefaults()

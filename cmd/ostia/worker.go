@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/certmanager"
 	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/drivers/agentclient"
 	"github.com/ostia/ostia/internal/drivers/local"
@@ -153,6 +154,31 @@ func (b *base) newDrivers(ctx context.Context, cfg config.Config) (drivers, func
 	return d, cleanup, nil
 }
 
+// newCertManager builds the cert manager of [certificates] cert_manager,
+// which the flows read tenant TLS material from.
+func (b *base) newCertManager(ctx context.Context, cfg config.Config) (ports.CertManager, error) {
+	log := b.log.With("service", "worker", "cert_manager", cfg.Certificates.CertManager)
+	switch cfg.Certificates.CertManager {
+	case config.CertManagerLocal:
+		d, err := certmanager.NewDir(cfg.Certificates.StoragePath)
+		if err != nil {
+			return nil, fmt.Errorf("config: [certificates] storage_path: %w", err)
+		}
+		if _, err := os.Stat(d.Path()); err != nil {
+			log.Warn("the local cert manager's directory does not exist: TLS listeners and pools will fail to provision until it does",
+				"storage_path", d.Path())
+		}
+		return d, nil
+	case config.CertManagerBarbican:
+		oc := cfg.OpenStack
+		return openstack.NewBarbicanFromCloud(ctx, openstack.AuthOptions{AuthURL: oc.AuthURL, Username: oc.Username,
+			Password: oc.Password, ProjectName: oc.ProjectName, DomainName: oc.DomainName, Region: oc.Region,
+			Interface: oc.Interface}, log)
+	default:
+		return nil, fmt.Errorf("config: [certificates] cert_manager: unknown cert manager %q", cfg.Certificates.CertManager)
+	}
+}
+
 // loadAuthority loads the amphora CA, creating it on first start.
 func loadAuthority(c config.Certificates) (*agentclient.Authority, error) {
 	for _, p := range []string{c.CACertificate, c.CAPrivateKey} {
@@ -232,8 +258,13 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 			return err
 		}
 	}
+	certs, err := b.newCertManager(ctx, b.cfg)
+	if err != nil {
+		cleanup()
+		return err
+	}
 	fc := lbflows.Config{Commands: c.commands, Loader: c.handler,
-		Compute: d.Compute, Network: d.Network, Agent: d.Agent, Certificates: d.Certificates}
+		Compute: d.Compute, Network: d.Network, Agent: d.Agent, Certificates: d.Certificates, CertManager: certs}
 	if d.Flows != nil {
 		d.Flows(&fc)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ostia/ostia/internal/certmanager"
 	"github.com/ostia/ostia/internal/config"
 	"github.com/ostia/ostia/internal/drivers/agentclient"
 	"github.com/ostia/ostia/internal/drivers/noop"
@@ -96,5 +97,30 @@ func TestHeartbeatTarget(t *testing.T) {
 	}
 	if _, err := heartbeatTarget("127.0.0.1:0"); err == nil {
 		t.Error("port 0 must be refused")
+	}
+}
+
+func TestNewCertManager(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Certificates.StoragePath = t.TempDir()
+	cm, err := testBase().newCertManager(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := cm.(*certmanager.Dir); !ok || d.Path() != cfg.Certificates.StoragePath {
+		t.Fatalf("local cert manager %#v", cm)
+	}
+	cfg.Certificates.CertManager = "castellan"
+	if _, err := testBase().newCertManager(context.Background(), cfg); err == nil {
+		t.Fatal("unknown cert manager accepted")
+	}
+	// Barbican authenticates with Keystone at start: an unreachable one
+	// is an error.
+	cfg.Certificates.CertManager = config.CertManagerBarbican
+	cfg.OpenStack.AuthURL = "http://127.0.0.1:1/v3"
+	cfg.OpenStack.Username, cfg.OpenStack.Password, cfg.OpenStack.ProjectName = "u", "p", "proj"
+	if _, err := testBase().newCertManager(context.Background(), cfg); err == nil {
+		t.Fatal("barbican without keystone must fail")
 	}
 }

@@ -227,7 +227,20 @@ type Certificates struct {
 	CAPrivateKey  string
 	// CertValidity is the validity of amphora server certificates.
 	CertValidity time.Duration
+	// CertManager is where the tenant TLS material of listeners and pools
+	// (default_tls_container_ref, client CA, CRL, pool certificates) is
+	// read: CertManagerLocal (files in StoragePath) or CertManagerBarbican
+	// (Barbican, with the [openstack] credentials).
+	CertManager string
+	// StoragePath is the directory of the local cert manager.
+	StoragePath string
 }
+
+// Cert managers.
+const (
+	CertManagerLocal    = "local"
+	CertManagerBarbican = "barbican"
+)
 
 // Health is the [health] section: the health manager (`ostia health`).
 type Health struct {
@@ -357,6 +370,8 @@ func Default() Config {
 			CACertificate: "./data/pki/ca.pem",
 			CAPrivateKey:  "./data/pki/ca.key",
 			CertValidity:  2 * 365 * 24 * time.Hour,
+			CertManager:   CertManagerLocal,
+			StoragePath:   "./data/certificates",
 		},
 		Health: Health{
 			Bind:              "127.0.0.1:5555",

@@ -349,3 +349,38 @@ func TestDocsListEveryKey(t *testing.T) {
 		}
 	}
 }
+
+func TestCertManagerValidation(t *testing.T) {
+	c := config.Default()
+	if c.Certificates.CertManager != config.CertManagerLocal || c.Certificates.StoragePath == "" {
+		t.Fatalf("default cert manager %q in %q", c.Certificates.CertManager, c.Certificates.StoragePath)
+	}
+	c.Certificates.CertManager = "castellan"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "[certificates] cert_manager:") {
+		t.Fatalf("unknown cert manager: %v", err)
+	}
+	c.Certificates.CertManager, c.Certificates.StoragePath = config.CertManagerLocal, " "
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "[certificates] storage_path:") {
+		t.Fatalf("empty storage path: %v", err)
+	}
+	c = config.Default()
+	c.Certificates.CertManager = config.CertManagerBarbican
+	err := c.Validate()
+	for _, key := range []string{"auth_url", "username", "password", "project_name"} {
+		if err == nil || !strings.Contains(err.Error(), "[openstack] "+key+": must be set with the \"barbican\" cert manager") {
+			t.Fatalf("barbican without %s: %v", key, err)
+		}
+	}
+	c.OpenStack.AuthURL, c.OpenStack.Username, c.OpenStack.Password, c.OpenStack.ProjectName = "https://keystone:5000/v3", "ostia", "pw", "service"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("barbican with credentials: %v", err)
+	}
+	p := writeFile(t, "[certificates]\ncert_manager = barbican\nstorage_path = /srv/certs\n")
+	got, err := config.Load(p, []string{"OSTIA_CERTIFICATES_CERT_MANAGER=local"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Certificates.CertManager != config.CertManagerLocal || got.Certificates.StoragePath != "/srv/certs" {
+		t.Fatalf("loaded %+v", got.Certificates)
+	}
+}

@@ -100,6 +100,8 @@ func keys() []key {
 		strKey("certificates", "ca_certificate", func(c *Config) *string { return &c.Certificates.CACertificate }),
 		strKey("certificates", "ca_private_key", func(c *Config) *string { return &c.Certificates.CAPrivateKey }),
 		durKey("certificates", "cert_validity", func(c *Config) *time.Duration { return &c.Certificates.CertValidity }),
+		strKey("certificates", "cert_manager", func(c *Config) *string { return &c.Certificates.CertManager }),
+		strKey("certificates", "storage_path", func(c *Config) *string { return &c.Certificates.StoragePath }),
 
 		strKey("health", "bind", func(c *Config) *string { return &c.Health.Bind }),
 		strKey("health", "heartbeat_key", func(c *Config) *string { return &c.Health.HeartbeatKey }).secretKey(),

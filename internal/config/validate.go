@@ -229,6 +229,22 @@ func (c Config) validate() []*KeyError {
 	if c.Certificates.CertValidity <= 0 {
 		ch.bad("certificates", "cert_validity", "must be positive, got %s", c.Certificates.CertValidity)
 	}
+	ch.oneOf("certificates", "cert_manager", c.Certificates.CertManager, CertManagerLocal, CertManagerBarbican)
+	switch c.Certificates.CertManager {
+	case CertManagerLocal:
+		if strings.TrimSpace(c.Certificates.StoragePath) == "" {
+			ch.bad("certificates", "storage_path", "must be set with the %q cert manager", CertManagerLocal)
+		}
+	case CertManagerBarbican:
+		for _, req := range []struct{ name, v string }{
+			{"auth_url", c.OpenStack.AuthURL}, {"username", c.OpenStack.Username},
+			{"password", c.OpenStack.Password}, {"project_name", c.OpenStack.ProjectName},
+		} {
+			if req.v == "" && c.Worker.Driver != DriverOpenStack { // reported once above with the openstack driver
+				ch.bad("openstack", req.name, "must be set with the %q cert manager", CertManagerBarbican)
+			}
+		}
+	}
 
 	// [health]
 	ch.hostPort("health", "bind", c.Health.Bind, 0)

@@ -38,6 +38,7 @@ type env struct {
 	svc   *commands.Service
 	sagas *saga.Store
 	cloud *noop.Cloud
+	certs *noop.CertStore
 	flows *lbflows.Flows
 	log   *slog.Logger
 	prom  *prometheus.Registry
@@ -53,7 +54,7 @@ func testLogger(t testing.TB) *slog.Logger {
 func newEnvWithPool(t testing.TB, pool *pgxpool.Pool, cloudCfg noop.Config) *env {
 	t.Helper()
 	e := &env{t: t, pool: pool, es: eventstore.New(pool), reg: events.MustNewRegistry(), cloud: noop.New(cloudCfg),
-		log: testLogger(t), prom: prometheus.NewRegistry()}
+		certs: noop.NewCertStore(), log: testLogger(t), prom: prometheus.NewRegistry()}
 	var err error
 	if e.h, err = handler.New(handler.Config{Store: e.es, Registry: e.reg, MaxAttempts: 100}); err != nil {
 		t.Fatal(err)
@@ -66,7 +67,7 @@ func newEnvWithPool(t testing.TB, pool *pgxpool.Pool, cloudCfg noop.Config) *env
 		t.Fatal(err)
 	}
 	if e.flows, err = lbflows.New(lbflows.Config{Commands: e.svc, Loader: e.h, Compute: e.cloud, Network: e.cloud,
-		Agent: e.cloud, Certificates: e.cloud, ImageTag: "amphora", FlavorID: "amp-flavor",
+		Agent: e.cloud, Certificates: e.cloud, CertManager: e.certs, ImageTag: "amphora", FlavorID: "amp-flavor",
 		ManagementNetworkIDs: []string{"lb-mgmt"}, BootPollInterval: 10 * time.Millisecond, BootTimeout: 20 * time.Second}); err != nil {
 		t.Fatal(err)
 	}

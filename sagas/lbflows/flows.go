@@ -63,6 +63,11 @@ type Config struct {
 	Network      ports.Network
 	Agent        ports.Agent
 	Certificates ports.Certificates
+	// CertManager reads the tenant TLS material (listener and pool
+	// certificates, CAs, CRLs) the flows upload to amphorae before the
+	// haproxy configuration. Optional: without it a load balancer that
+	// uses TLS references fails to provision.
+	CertManager ports.CertManager
 
 	// Amphora boot parameters.
 	ImageTag             string

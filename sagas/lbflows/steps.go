@@ -597,7 +597,10 @@ func (f *Flows) vipNetwork(ctx context.Context, s *LBState) (VIPNetwork, error) 
 
 // configureListeners renders the configuration of every amphora from the
 // load balancer's current state and pushes it with a generation made from
-// the stream version (ConfigGeneration), then reloads.
+// the stream version (ConfigGeneration), then reloads. The TLS files the
+// configuration refers to (listener certificates and crt-lists, CAs, CRLs,
+// pool client certificates) are fetched from the cert manager and
+// uploaded first.
 func (f *Flows) configureListeners() step {
 	return step{
 		Name: "configure_listeners",
@@ -608,11 +611,21 @@ func (f *Flows) configureListeners() step {
 			}
 			amps := allAmps(s)
 			gen := ConfigGeneration(version, f.cfg.Now())
+			tls, err := f.fetchTLS(ctx, lb)
+			if err != nil {
+				return nil, err
+			}
+			certFiles := 0
 			for _, a := range amps {
 				conf, err := f.cfg.Renderer.HAProxy(ctx, HAProxyInput{LB: lb, Amphora: a, Amphorae: amps})
 				if err != nil {
 					return nil, saga.Permanent(fmt.Errorf("render configuration: %w", err))
 				}
+				n, err := f.uploadTLS(ctx, a, tls)
+				if err != nil {
+					return nil, err
+				}
+				certFiles += n
 				if err := f.cfg.Agent.UploadConfig(ctx, a.ref(), s.LBID, gen, conf); err != nil {
 					return nil, portErr("upload configuration to "+a.ID, err)
 				}
@@ -620,8 +633,12 @@ func (f *Flows) configureListeners() step {
 					return nil, portErr("reload listeners on "+a.ID, err)
 				}
 			}
-			return saga.Outputs{"generation": strconv.FormatInt(gen, 10), "lb_version": strconv.FormatInt(version, 10),
-				"amphorae": strconv.Itoa(len(amps))}, nil
+			out := saga.Outputs{"generation": strconv.FormatInt(gen, 10), "lb_version": strconv.FormatInt(version, 10),
+				"amphorae": strconv.Itoa(len(amps))}
+			if certFiles > 0 {
+				out["certificate_files"] = strconv.Itoa(certFiles)
+			}
+			return out, nil
 		},
 	}
 }

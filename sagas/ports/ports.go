@@ -231,6 +231,54 @@ type Agent interface {
 	// UpdateServerCertificate replaces the agent's own TLS certificate
 	// (PEM: certificate followed by its key); new connections use it.
 	UpdateServerCertificate(ctx context.Context, amp Amphora, pem []byte) error
+	// UploadCertificate stores a TLS file of a load balancer (a listener
+	// certificate with its key, a crt-list, a CA or CRL) in the amphora's
+	// certificate directory of the load balancer (Octavia PUT
+	// /loadbalancer/{lb_id}/certificates/{filename}); filename is a base
+	// name ending in ".pem". Uploading the same file again replaces it.
+	UploadCertificate(ctx context.Context, amp Amphora, lbID, filename string, pem []byte) error
+}
+
+// TLSBundle is a tenant certificate with its private key, as a listener
+// serves it or a pool presents it to members.
+type TLSBundle struct {
+	// Certificate is the PEM certificate.
+	Certificate []byte
+	// Intermediates are PEM certificates of the chain (may be empty).
+	Intermediates []byte
+	// PrivateKey is the PEM private key, decrypted.
+	PrivateKey []byte
+}
+
+// PEM is the single file haproxy loads: certificate, intermediates, key.
+func (b TLSBundle) PEM() []byte {
+	out := make([]byte, 0, len(b.Certificate)+len(b.Intermediates)+len(b.PrivateKey)+2)
+	for _, part := range [][]byte{b.Certificate, b.Intermediates, b.PrivateKey} {
+		if len(part) == 0 {
+			continue
+		}
+		out = append(out, part...)
+		if part[len(part)-1] != '\n' {
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
+// CertManager reads tenant TLS material by reference (Octavia's
+// [certificates] cert_manager): listener default and SNI certificates,
+// pool client certificates, and the CA and CRL files of client and member
+// verification. Implementations: internal/certmanager (local directory),
+// internal/drivers/openstack (Barbican) and internal/drivers/noop. A
+// reference that does not exist returns an error wrapping ErrNotFound;
+// material that cannot be used (unparseable, wrong passphrase, key not
+// matching the certificate) wraps saga.ErrPermanent.
+type CertManager interface {
+	// GetTLSBundle fetches a certificate with its key and intermediates
+	// (a passphrase-protected key is decrypted).
+	GetTLSBundle(ctx context.Context, ref string) (TLSBundle, error)
+	// GetSecret fetches a PEM secret: CA certificates or a CRL.
+	GetSecret(ctx context.Context, ref string) ([]byte, error)
 }
 
 // Certificate is an amphora server certificate.

@@ -378,6 +378,20 @@ func (c *Client) UpdateServerCertificate(ctx context.Context, amp ports.Amphora,
 	return nil
 }
 
+// UploadCertificate implements ports.Agent: the agent stores the file
+// under its certificate directory of the load balancer, mode 0600.
+func (c *Client) UploadCertificate(ctx context.Context, amp ports.Amphora, lbID, filename string, pem []byte) error {
+	resp, err := call(ctx, c, amp, "upload certificate "+filename, func(ctx context.Context, a agentv1.AmphoraAgentClient) (*agentv1.UploadCertificateResponse, error) {
+		return a.UploadCertificate(ctx, &agentv1.UploadCertificateRequest{LoadbalancerId: lbID, Filename: filename, Pem: pem})
+	})
+	if err != nil {
+		return err
+	}
+	c.log.DebugContext(ctx, "certificate uploaded", "amphora_id", amp.ID, "lb_id", lbID, "path", resp.GetPath(),
+		"md5", resp.GetMd5())
+	return nil
+}
+
 // Info returns the agent's GetInfo answer (versions and amphora id).
 func (c *Client) Info(ctx context.Context, amp ports.Amphora) (*agentv1.GetInfoResponse, error) {
 	return call(ctx, c, amp, "get info", func(ctx context.Context, a agentv1.AmphoraAgentClient) (*agentv1.GetInfoResponse, error) {

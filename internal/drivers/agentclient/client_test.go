@@ -37,6 +37,13 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // certificate from auth (issued for certCN) and returns its address.
 func serve(t *testing.T, auth *agentclient.Authority, id, certCN string) string {
 	t.Helper()
+	addr, _ := serveDir(t, auth, id, certCN)
+	return addr
+}
+
+// serveDir is serve, also returning the agent's base directory.
+func serveDir(t *testing.T, auth *agentclient.Authority, id, certCN string) (string, string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "oac")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +84,7 @@ func serve(t *testing.T, auth *agentclient.Authority, id, certCN string) string 
 		defer cancel()
 		_ = a.Close(ctx)
 	})
-	return lis.Addr().String()
+	return lis.Addr().String(), filepath.Join(dir, "base")
 }
 
 func haproxyBin() string {
@@ -393,5 +400,37 @@ func TestPlugNetworkAndCertificateRotation(t *testing.T) {
 	}
 	if err := c.UpdateServerCertificate(ctx, amp, other.PEM); !errors.Is(err, saga.ErrPermanent) {
 		t.Fatalf("another amphora's certificate: want a permanent error, got %v", err)
+	}
+}
+
+func TestUploadCertificate(t *testing.T) {
+	t.Parallel()
+	auth := newAuthority(t)
+	addr, base := serveDir(t, auth, ampID, ampID)
+	c := newClient(t, auth, addr)
+	ctx := context.Background()
+	amp := ports.Amphora{ID: ampID}
+	const lbID = "9a7e6c52-1b2d-4c3e-8f90-a1b2c3d4e5f6"
+	pem := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	for range 2 { // uploading again replaces the file
+		if err := c.UploadCertificate(ctx, amp, lbID, "listener.pem", pem); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(base, "certs", lbID, "listener.pem")
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != string(pem) {
+		t.Fatalf("stored file: %q, %v", got, err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("stored file mode: %v, %v", st, err)
+	}
+	for _, name := range []string{"../escape.pem", "no-suffix", ""} {
+		if err := c.UploadCertificate(ctx, amp, lbID, name, pem); !errors.Is(err, saga.ErrPermanent) {
+			t.Fatalf("file name %q: want a permanent error, got %v", name, err)
+		}
+	}
+	if err := c.UploadCertificate(ctx, amp, lbID, "empty.pem", nil); !errors.Is(err, saga.ErrPermanent) {
+		t.Fatalf("empty file: want a permanent error, got %v", err)
 	}
 }

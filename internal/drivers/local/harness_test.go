@@ -29,6 +29,7 @@ import (
 	lb "github.com/ostia/ostia/aggregates/loadbalancer"
 	"github.com/ostia/ostia/aggregates/project"
 	"github.com/ostia/ostia/events"
+	"github.com/ostia/ostia/internal/certmanager"
 	"github.com/ostia/ostia/internal/drivers/agentclient"
 	"github.com/ostia/ostia/internal/drivers/local"
 	"github.com/ostia/ostia/internal/eventstore"
@@ -106,18 +107,21 @@ func randHex(n int) string {
 // client; sagas are started directly from the command results, as the
 // Kafka consumers would.
 type harness struct {
-	t          testing.TB
-	pool       *pgxpool.Pool
-	es         *eventstore.Store
-	reg        *events.Registry
-	h          *handler.Handler
-	svc        *commands.Service
-	sagas      *saga.Store
-	flows      *lbflows.Flows
-	runner     *saga.Runner
-	drv        *local.Driver
-	agents     *agentclient.Client
-	stateDir   string
+	t        testing.TB
+	pool     *pgxpool.Pool
+	es       *eventstore.Store
+	reg      *events.Registry
+	h        *handler.Handler
+	svc      *commands.Service
+	sagas    *saga.Store
+	flows    *lbflows.Flows
+	runner   *saga.Runner
+	drv      *local.Driver
+	agents   *agentclient.Client
+	stateDir string
+	// certDir is the storage path of the local cert manager the flows
+	// read listener certificates from.
+	certDir    string
 	heartbeats chan heartbeat.Heartbeat
 	// port is the listener port of createLB (80; 8080 in host mode,
 	// where haproxy may not bind ports below 1024).
@@ -187,6 +191,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	hs.stateDir = stateDir
+	hs.certDir = t.TempDir()
+	certs, err := certmanager.NewDir(hs.certDir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	bridge := "ostt" + randHex(4)
 	// A /24 of 172.31.100-249.0 that nothing on the machine uses.
 	for attempt := 0; ; attempt++ {
@@ -197,7 +206,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		}
 		hs.drv, err = local.New(context.Background(), local.Config{StateDir: stateDir, Mode: opts.mode,
 			AgentBinary: bin, VIPSubnet: subnet, Bridge: bridge, ClientCAPEM: auth.CACertPEM(),
-			ManagementSubnet: netip.MustParsePrefix(fmt.Sprintf("127.%d.0.0/16", 100+int(randByte())%100)),
+			// A /24 of 25600 choices: parallel harnesses (and other test
+			// runs on the machine) rarely pick the same agent addresses.
+			ManagementSubnet: netip.MustParsePrefix(fmt.Sprintf("127.%d.%d.0/24", 100+int(randByte())%100, randByte())),
 			HeartbeatTargets: []string{recv.Addr().String()}, HeartbeatKey: hbKey, HeartbeatInterval: time.Second,
 			StopTimeout: 10 * time.Second, Logger: logger(t)})
 		if err == nil {
@@ -223,7 +234,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	if hs.flows, err = lbflows.New(lbflows.Config{Commands: hs.svc, Loader: hs.h, Compute: hs.drv, Network: hs.drv,
-		Agent: hs.agents, Certificates: auth, Renderer: renderer, ImageTag: "amphora",
+		Agent: hs.agents, Certificates: auth, CertManager: certs, Renderer: renderer, ImageTag: "amphora",
 		BootPollInterval: 25 * time.Millisecond, BootTimeout: 30 * time.Second}); err != nil {
 		t.Fatal(err)
 	}

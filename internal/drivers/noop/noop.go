@@ -53,6 +53,7 @@ const (
 	OpGetSubnet             = "GetSubnet"
 	OpPlugNetwork           = "PlugNetwork"
 	OpUpdateServerCert      = "UpdateServerCertificate"
+	OpUploadCertificate     = "UploadCertificate"
 	OpBoot                  = "Boot"
 )
 
@@ -114,6 +115,10 @@ type agentState struct {
 	networks     map[string]ports.NetworkPlug // by MAC
 	certSerial   string
 	certUpdates  int
+	// files are the uploaded TLS files by "<lb_id>/<filename>";
+	// configFiles is a copy of files taken when config was stored.
+	files       map[string][]byte
+	configFiles map[string][]byte
 }
 
 // Cloud is the in-memory cloud.
@@ -650,6 +655,7 @@ func (c *Cloud) UploadConfig(ctx context.Context, amp ports.Amphora, lbID string
 		}
 		if generation >= a.generation {
 			a.generation, a.config = generation, slices.Clone(config)
+			a.configFiles = maps.Clone(a.files)
 		}
 		return nil
 	})
@@ -747,6 +753,26 @@ func (c *Cloud) UpdateServerCertificate(ctx context.Context, amp ports.Amphora, 
 	})
 }
 
+// UploadCertificate implements ports.Agent: the file is kept by load
+// balancer and name (see AgentView.Files).
+func (c *Cloud) UploadCertificate(ctx context.Context, amp ports.Amphora, lbID, filename string, pem []byte) error {
+	return c.call(ctx, OpUploadCertificate, func() error {
+		a, err := c.agentLocked(amp)
+		if err != nil {
+			return err
+		}
+		if lbID == "" || !strings.HasSuffix(filename, ".pem") || strings.ContainsAny(filename, "/\\") || len(pem) == 0 {
+			return saga.Permanent(fmt.Errorf("noop: amphora %s: invalid certificate upload %q (%d bytes) for %q",
+				amp.ID, filename, len(pem), lbID))
+		}
+		if a.files == nil {
+			a.files = map[string][]byte{}
+		}
+		a.files[lbID+"/"+filename] = slices.Clone(pem)
+		return nil
+	})
+}
+
 // IssueServerCert implements ports.Certificates: valid from now for
 // validity (default 2 years).
 func (c *Cloud) IssueServerCert(ctx context.Context, amphoraID string, validity time.Duration) (ports.Certificate, error) {
@@ -780,6 +806,10 @@ type AgentView struct {
 	// one from the config drive); CertUpdates counts the pushes.
 	CertSerial  string
 	CertUpdates int
+	// Files are the uploaded TLS files by "<lb_id>/<filename>";
+	// ConfigFiles are the files the agent held when it stored Config.
+	Files       map[string][]byte
+	ConfigFiles map[string][]byte
 }
 
 // Agent returns what the agent of an amphora holds.
@@ -792,7 +822,8 @@ func (c *Cloud) Agent(amphoraID string) (AgentView, bool) {
 	}
 	return AgentView{VIP: a.vip, Generation: a.generation, Config: slices.Clone(a.config), Reloads: a.reloads,
 		Keepalived: slices.Clone(a.keepalived), KeepalivedStarted: a.kaStarts, Networks: maps.Clone(a.networks),
-		CertSerial: a.certSerial, CertUpdates: a.certUpdates}, true
+		CertSerial: a.certSerial, CertUpdates: a.certUpdates, Files: maps.Clone(a.files),
+		ConfigFiles: maps.Clone(a.configFiles)}, true
 }
 
 // Servers returns the live servers.

@@ -123,16 +123,9 @@ func NewFromCloud(ctx context.Context, auth AuthOptions, options ...func(*Config
 	if err != nil {
 		return nil, classify("authenticate with keystone", err)
 	}
-	eo := gophercloud.EndpointOpts{Region: auth.Region}
-	switch auth.Interface {
-	case "", "public":
-		eo.Availability = gophercloud.AvailabilityPublic
-	case "internal":
-		eo.Availability = gophercloud.AvailabilityInternal
-	case "admin":
-		eo.Availability = gophercloud.AvailabilityAdmin
-	default:
-		return nil, fmt.Errorf("openstack: unknown endpoint interface %q", auth.Interface)
+	eo, err := endpointOpts(auth)
+	if err != nil {
+		return nil, err
 	}
 	compute, err := openstack.NewComputeV2(provider, eo)
 	if err != nil {
@@ -151,6 +144,22 @@ func NewFromCloud(ctx context.Context, auth AuthOptions, options ...func(*Config
 		o(&cfg)
 	}
 	return New(cfg)
+}
+
+// endpointOpts selects catalog endpoints by region and interface.
+func endpointOpts(auth AuthOptions) (gophercloud.EndpointOpts, error) {
+	eo := gophercloud.EndpointOpts{Region: auth.Region}
+	switch auth.Interface {
+	case "", "public":
+		eo.Availability = gophercloud.AvailabilityPublic
+	case "internal":
+		eo.Availability = gophercloud.AvailabilityInternal
+	case "admin":
+		eo.Availability = gophercloud.AvailabilityAdmin
+	default:
+		return eo, fmt.Errorf("openstack: unknown endpoint interface %q", auth.Interface)
+	}
+	return eo, nil
 }
 
 // cleanupContext is for roll-backs that must run even when the caller's
