@@ -75,6 +75,10 @@ type API struct {
 	NewID func() string
 	// AllowVipPortID, ... ([networking] allow_vip_*) default to allowed.
 	DisallowVipPortID, DisallowVipNetworkID, DisallowVipSubnetID bool
+	// Certs, when set, checks every TLS reference a request names before
+	// the command is stored (Octavia's 400 "Could not retrieve
+	// certificate"); nil leaves unreadable references to the flows.
+	Certs CertChecker
 	// VIPs allocates a new load balancer's VIP port before the create is
 	// stored, as Octavia's API does, so the 201 shows vip_address and
 	// vip_port_id (lbflows.VIPAllocator). Nil leaves it to the create flow.

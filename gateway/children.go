@@ -70,6 +70,10 @@ func decode[T any](r *http.Request, dec func(ctx context.Context, body []byte) (
 
 // created runs a create command and answers the new object from the read model.
 func (a *api) created(w http.ResponseWriter, r *http.Request, lbID, project string, cmd loadbalancer.Command, k views.Kind, key, id string) {
+	if err := a.checkTLSRefs(r.Context(), cmd); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if _, err := a.lbCommand(r, lbID, project, cmd); err != nil {
 		a.fail(w, r, err)
 		return
@@ -84,6 +88,10 @@ func (a *api) created(w http.ResponseWriter, r *http.Request, lbID, project stri
 
 // updated runs an update command and answers the object.
 func (a *api) updated(w http.ResponseWriter, r *http.Request, o *projections.Object, cmd loadbalancer.Command, key string) {
+	if err := a.checkTLSRefs(r.Context(), cmd); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if _, err := a.lbCommand(r, o.LoadBalancerID, o.ProjectID, cmd); err != nil {
 		a.fail(w, r, err)
 		return

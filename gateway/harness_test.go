@@ -99,6 +99,8 @@ type envOptions struct {
 	separateProjection bool
 	// vips allocates VIP ports in the API (as `ostia up` does).
 	vips gateway.VIPAllocator
+	// certs checks TLS references in the API.
+	certs gateway.CertChecker
 }
 
 func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
@@ -128,7 +130,7 @@ func newAPIEnv(t testing.TB, opts envOptions) *apiEnv {
 	e := &apiEnv{t: t, pool: pool, svc: svc, views: proj, headers: http.Header{}, clock: clk}
 	srv, err := gateway.New(gateway.Config{Logger: quietLogger(), API: &gateway.API{Commands: svc, Views: proj, ProjectedInline: !opts.separateProjection, Pool: pool,
 		Validator: opts.validator, Providers: opts.providers, MaxLimit: -1, QuotaDefaults: defaults, NewID: e.newID,
-		VIPs: opts.vips}})
+		VIPs: opts.vips, Certs: opts.certs}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,10 @@ func (a *api) createLoadBalancer(w http.ResponseWriter, r *http.Request) {
 	}
 	cmd.Provider, cmd.Topology = provider, topology
 	cmd.ID = a.newID()
+	if err := a.checkTLSRefs(r.Context(), cmd); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	if a.cfg.VIPs != nil {
 		// Validate before allocating anything, then allocate the VIP port
 		// as Octavia's API does; a create that is then not stored gives

@@ -41,6 +41,16 @@ func runAPI(ctx context.Context, env *environment, args []string) error {
 		defer closeDrivers()
 		c.vips = &lbflows.VIPAllocator{Network: d.Network, Logger: b.log.With("service", "api")}
 	}
+	// Check TLS references as Octavia's API does when the cert manager is
+	// shared (Barbican); a local directory belongs to the machine the
+	// workers run on.
+	if b.cfg.Certificates.CertManager == config.CertManagerBarbican {
+		certs, err := b.newCertManager(ctx, b.cfg)
+		if err != nil {
+			return err
+		}
+		c.certs = certChecker{certs}
+	}
 	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ func (b *base) newGateway(pool *pgxpool.Pool, c *core) (*gateway.Server, error) 
 	}
 	ac := b.cfg.API
 	api := &gateway.API{Commands: c.commands, Views: c.views, ProjectedInline: true, Pool: pool,
-		DefaultProvider: ac.DefaultProvider, BaseURI: ac.APIBaseURI, VIPs: c.vips}
+		DefaultProvider: ac.DefaultProvider, BaseURI: ac.APIBaseURI, VIPs: c.vips, Certs: c.certs}
 	for _, d := range ac.EnabledProviderDrivers {
 		name, desc, _ := strings.Cut(d, ":")
 		api.Providers = append(api.Providers, gateway.Provider{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})

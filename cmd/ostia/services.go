@@ -20,6 +20,7 @@ import (
 	"github.com/ostia/ostia/internal/heartbeat"
 	"github.com/ostia/ostia/internal/qos"
 	"github.com/ostia/ostia/projections"
+	"github.com/ostia/ostia/sagas/ports"
 )
 
 // core is what every service that decides commands shares.
@@ -37,6 +38,22 @@ type core struct {
 	// vips, when set, allocates a new load balancer's VIP port in the API
 	// (as Octavia does); nil leaves it to the create flow.
 	vips gateway.VIPAllocator
+	// certs, when set, lets the API check TLS references with the cert
+	// manager before storing a command (as Octavia does).
+	certs gateway.CertChecker
+}
+
+// certChecker lets the API check TLS references with a cert manager.
+type certChecker struct{ m ports.CertManager }
+
+func (c certChecker) CheckTLSBundle(ctx context.Context, ref string) error {
+	_, err := c.m.GetTLSBundle(ctx, ref)
+	return err
+}
+
+func (c certChecker) CheckSecret(ctx context.Context, ref string) error {
+	_, err := c.m.GetSecret(ctx, ref)
+	return err
 }
 
 // quotaDefaults are the configured [quotas] default limits.

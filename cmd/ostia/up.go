@@ -101,6 +101,11 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	}
 	defer closeDrivers()
 	c.vips = &lbflows.VIPAllocator{Network: d.Network, Logger: b.log.With("service", "api")}
+	certs, err := b.newCertManager(ctx, b.cfg)
+	if err != nil {
+		return err
+	}
+	c.certs = certChecker{certs}
 	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err
