@@ -3,6 +3,7 @@ package projections
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -86,15 +87,27 @@ func (in *inlineRun) queue(b *pgx.Batch) {
 	if len(in.groups) == 0 {
 		return
 	}
-	types, ids := make([]string, len(in.groups)), make([]string, len(in.groups))
-	for i, g := range in.groups {
-		types[i], ids[i] = g.aggType, g.aggID
-	}
-	b.Queue("SAVEPOINT " + inlineSavepoint)
-	b.Queue(`SELECT g.current_generation, g.building_generation, c.aggregate_type, c.aggregate_id, c.version
+	// One equality per aggregate, not aggregate_type = ANY(...) AND
+	// aggregate_id = ANY(...): under SERIALIZABLE an array scan of the
+	// checkpoint index takes coarser predicate locks, and concurrent
+	// commands then abort each other far more often.
+	var q strings.Builder
+	q.WriteString(`SELECT g.current_generation, g.building_generation, c.aggregate_type, c.aggregate_id, c.version
 		FROM projection_generations g LEFT JOIN projection_checkpoints c ON c.projection = g.projection
-			AND c.generation = g.current_generation AND c.aggregate_type = ANY($2::text[]) AND c.aggregate_id = ANY($3::text[])
-		WHERE g.projection = $1`, projectionName, types, ids)
+			AND c.generation = g.current_generation AND (`)
+	args := make([]any, 0, 1+2*len(in.groups))
+	args = append(args, projectionName)
+	for i, g := range in.groups {
+		if i > 0 {
+			q.WriteString(" OR ")
+		}
+		fmt.Fprintf(&q, "(c.aggregate_type = $%d AND c.aggregate_id = $%d)", 2*i+2, 2*i+3)
+		args = append(args, g.aggType, g.aggID)
+	}
+	q.WriteString(`)
+		WHERE g.projection = $1`)
+	b.Queue("SAVEPOINT " + inlineSavepoint)
+	b.Queue(q.String(), args...)
 	in.queued = true
 }
 
