@@ -18,17 +18,8 @@ import (
 // its own: the first round trip is not shared with the events.
 func (p *Projector) ApplyInline(ctx context.Context, tx pgx.Tx, envs []*eventsv1.Envelope) error {
 	then := p.InlineThen(envs)
-	b := &pgx.Batch{}
-	then.Queue(b)
-	if b.Len() > 0 {
-		br := tx.SendBatch(ctx, b)
-		err := then.Read(br)
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return err
-		}
+	if err := then.Send(ctx, tx); err != nil {
+		return err
 	}
 	return then.Run(ctx, tx)
 }

@@ -114,6 +114,28 @@ type Then struct {
 	Run   func(ctx context.Context, tx pgx.Tx) error
 }
 
+// Send sends what Queue queues as a batch of its own and gives Read the
+// results: for a Then run without an append to carry its statements.
+func (t Then) Send(ctx context.Context, tx pgx.Tx) error {
+	if t.Queue == nil {
+		return nil
+	}
+	b := &pgx.Batch{}
+	t.Queue(b)
+	if b.Len() == 0 {
+		return nil
+	}
+	br := tx.SendBatch(ctx, b)
+	var err error
+	if t.Read != nil {
+		err = t.Read(br)
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // AppendWith is AppendThen with work whose first statements travel with the
 // events (Then.Queue).
 func (s *Store) AppendWith(ctx context.Context, then Then, streams ...Stream) error {
@@ -155,22 +177,10 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, then *Then, streams []S
 			return err
 		}
 	}
-	if last < 0 && then != nil && then.Queue != nil {
+	if last < 0 && then != nil {
 		// No events to carry the statements: they go on their own.
-		b := &pgx.Batch{}
-		then.Queue(b)
-		if b.Len() > 0 {
-			br := tx.SendBatch(ctx, b)
-			var err error
-			if then.Read != nil {
-				err = then.Read(br)
-			}
-			if cerr := br.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return err
-			}
+		if err := then.Send(ctx, tx); err != nil {
+			return err
 		}
 	}
 	if s.beforeCommit != nil {
