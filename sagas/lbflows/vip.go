@@ -57,14 +57,7 @@ func (v *VIPAllocator) Allocate(ctx context.Context, c loadbalancer.CreateLoadBa
 			return nil, fmt.Errorf("allocate VIP: create port %s: %w", name, err)
 		}
 	}
-	out := &loadbalancer.AllocateVip{VipAddress: p.IP, VipPortID: p.ID, VipSubnetID: p.SubnetID, VipNetworkID: p.NetworkID}
-	if out.VipSubnetID == "" {
-		out.VipSubnetID = c.VipSubnetID
-	}
-	if out.VipNetworkID == "" {
-		out.VipNetworkID = c.VipNetworkID
-	}
-	return out, nil
+	return vipOf(p, c), nil
 }
 
 func (v *VIPAllocator) given(ctx context.Context, c loadbalancer.CreateLoadBalancer) (*loadbalancer.AllocateVip, error) {
@@ -90,6 +83,12 @@ func (v *VIPAllocator) given(ctx context.Context, c loadbalancer.CreateLoadBalan
 		return nil, aggregates.Errorf(aggregates.KindInvalid,
 			"Validation failure: Port %s is not on network %s.", p.ID, c.VipNetworkID)
 	}
+	return vipOf(p, c), nil
+}
+
+// vipOf is what a create records of its VIP port; subnet and network the
+// port does not tell come from the request.
+func vipOf(p ports.Port, c loadbalancer.CreateLoadBalancer) *loadbalancer.AllocateVip {
 	out := &loadbalancer.AllocateVip{VipAddress: p.IP, VipPortID: p.ID, VipSubnetID: p.SubnetID, VipNetworkID: p.NetworkID}
 	if out.VipSubnetID == "" {
 		out.VipSubnetID = c.VipSubnetID
@@ -97,7 +96,7 @@ func (v *VIPAllocator) given(ctx context.Context, c loadbalancer.CreateLoadBalan
 	if out.VipNetworkID == "" {
 		out.VipNetworkID = c.VipNetworkID
 	}
-	return out, nil
+	return out
 }
 
 // Release deletes the VIP port Allocate made for a load balancer the API
