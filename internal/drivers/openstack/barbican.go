@@ -56,18 +56,7 @@ func NewBarbican(client *gophercloud.ServiceClient, log *slog.Logger) (*Barbican
 // NewBarbicanFromCloud authenticates with Keystone and finds Barbican
 // ("key-manager") in the service catalog.
 func NewBarbicanFromCloud(ctx context.Context, auth AuthOptions, log *slog.Logger) (*Barbican, error) {
-	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: auth.AuthURL,
-		Username:         auth.Username,
-		Password:         auth.Password,
-		TenantName:       auth.ProjectName,
-		DomainName:       auth.DomainName,
-		AllowReauth:      true,
-	})
-	if err != nil {
-		return nil, classify("authenticate with keystone", err)
-	}
-	eo, err := endpointOpts(auth)
+	provider, eo, err := authenticate(ctx, auth)
 	if err != nil {
 		return nil, err
 	}

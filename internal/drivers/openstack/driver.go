@@ -107,11 +107,9 @@ type AuthOptions struct {
 	Interface string
 }
 
-// NewFromCloud authenticates with Keystone and builds the compute, network
-// and image clients from the service catalog. The options run on the
-// Config before the driver is made (set ManagementNetworkIDs, the logger,
-// or clear Image to boot ImageTag as an image ID).
-func NewFromCloud(ctx context.Context, auth AuthOptions, options ...func(*Config)) (*Driver, error) {
+// authenticate logs in to Keystone (re-authenticating when the token
+// expires) and returns the provider with the catalog endpoint options.
+func authenticate(ctx context.Context, auth AuthOptions) (*gophercloud.ProviderClient, gophercloud.EndpointOpts, error) {
 	provider, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
 		IdentityEndpoint: auth.AuthURL,
 		Username:         auth.Username,
@@ -121,9 +119,21 @@ func NewFromCloud(ctx context.Context, auth AuthOptions, options ...func(*Config
 		AllowReauth:      true,
 	})
 	if err != nil {
-		return nil, classify("authenticate with keystone", err)
+		return nil, gophercloud.EndpointOpts{}, classify("authenticate with keystone", err)
 	}
 	eo, err := endpointOpts(auth)
+	if err != nil {
+		return nil, gophercloud.EndpointOpts{}, err
+	}
+	return provider, eo, nil
+}
+
+// NewFromCloud authenticates with Keystone and builds the compute, network
+// and image clients from the service catalog. The options run on the
+// Config before the driver is made (set ManagementNetworkIDs, the logger,
+// or clear Image to boot ImageTag as an image ID).
+func NewFromCloud(ctx context.Context, auth AuthOptions, options ...func(*Config)) (*Driver, error) {
+	provider, eo, err := authenticate(ctx, auth)
 	if err != nil {
 		return nil, err
 	}
