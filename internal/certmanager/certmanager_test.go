@@ -26,19 +26,11 @@ type chain struct {
 
 func newChain(t *testing.T) chain {
 	t.Helper()
-	root, err := certtest.NewCA("root")
+	c, err := certtest.NewChain()
 	if err != nil {
 		t.Fatal(err)
 	}
-	inter, err := certtest.IssueCA(&root, "intermediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certtest.Issue(&inter, "www.example.com", "www.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return chain{root: root, inter: inter, leaf: leaf}
+	return chain{root: c.Root, inter: c.Inter, leaf: c.Leaf}
 }
 
 // checkBundle checks the bundle's PEM loads as a TLS key pair whose chain

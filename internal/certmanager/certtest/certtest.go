@@ -30,6 +30,29 @@ func NewCA(cn string) (Pair, error) {
 	return issue(nil, cn, true, nil)
 }
 
+// Chain is a root CA, an intermediate CA it signed, and a leaf the
+// intermediate signed.
+type Chain struct {
+	Root, Inter, Leaf Pair
+}
+
+// NewChain makes a chain whose leaf is for www.example.com.
+func NewChain() (Chain, error) {
+	root, err := NewCA("root")
+	if err != nil {
+		return Chain{}, err
+	}
+	inter, err := IssueCA(&root, "intermediate")
+	if err != nil {
+		return Chain{}, err
+	}
+	leaf, err := Issue(&inter, "www.example.com", "www.example.com")
+	if err != nil {
+		return Chain{}, err
+	}
+	return Chain{Root: root, Inter: inter, Leaf: leaf}, nil
+}
+
 // Issue returns a leaf certificate signed by ca for the names (DNS names
 // or IP addresses); a nil ca makes it self-signed.
 func Issue(ca *Pair, cn string, names ...string) (Pair, error) {

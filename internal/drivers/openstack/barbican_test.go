@@ -148,18 +148,11 @@ func (f *fakeBarbican) getPayload(w http.ResponseWriter, r *http.Request) {
 func TestBarbicanContainer(t *testing.T) {
 	ctx := context.Background()
 	f, b := newFakeBarbican(t)
-	root, err := certtest.NewCA("root")
+	c, err := certtest.NewChain()
 	if err != nil {
 		t.Fatal(err)
 	}
-	inter, err := certtest.IssueCA(&root, "intermediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := certtest.Issue(&inter, "www.example.com", "www.example.com")
-	if err != nil {
-		t.Fatal(err)
-	}
+	inter, leaf := c.Inter, c.Leaf
 	kb, _ := pem.Decode(leaf.KeyPEM)
 	enc, err := x509.EncryptPEMBlock(rand.Reader, "PRIVATE KEY", kb.Bytes, []byte("pw"), x509.PEMCipherAES256) //nolint:staticcheck
 	if err != nil {
