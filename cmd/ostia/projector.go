@@ -70,10 +70,8 @@ func (b *base) consumeProjections(ctx context.Context, g *errgroup.Group, pool *
 	if err != nil {
 		return err
 	}
-	cc := messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics, Poison: poison}
-	if fg != nil {
-		cc.Yield = func(ctx context.Context) { fg.Yield(ctx) }
-	}
+	cc := messaging.ConsumerConfig{Brokers: brokers, Pool: pool, Logger: log, Metrics: b.metrics, Poison: poison,
+		Yield: fg.YieldFunc()}
 	cons, err := p.NewConsumer(cc)
 	if err != nil {
 		return err

@@ -71,11 +71,7 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 	if w := b.cfg.Worker.APIPriorityWait; w > 0 {
 		fg = qos.NewGate(apiQuietPeriod, w)
 	}
-	var relayYield func(context.Context)
-	if fg != nil {
-		relayYield = func(ctx context.Context) { fg.Yield(ctx) }
-	}
-	r, closeRelay, err := b.newRelay(pool, brokers, relayYield)
+	r, closeRelay, err := b.newRelay(pool, brokers, fg.YieldFunc())
 	if err != nil {
 		return err
 	}

@@ -302,10 +302,7 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 		}
 		allFlows = append(allFlows, rotator.Flow())
 	}
-	rc := saga.RunnerConfig{Store: store, Flows: allFlows, Logger: log, Metrics: b.metrics}
-	if fg := c.foreground; fg != nil {
-		rc.Yield = func(ctx context.Context) { fg.Yield(ctx) }
-	}
+	rc := saga.RunnerConfig{Store: store, Flows: allFlows, Logger: log, Metrics: b.metrics, Yield: c.foreground.YieldFunc()}
 	runner, err := saga.NewRunner(rc)
 	if err != nil {
 		cleanup()

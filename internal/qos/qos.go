@@ -55,6 +55,16 @@ func (g *Gate) Enter() (leave func()) {
 	}
 }
 
+// YieldFunc is Yield as the hook background loops take
+// (saga.RunnerConfig, messaging.ConsumerConfig, relay.Config): nil for a
+// nil gate, which never makes anyone wait.
+func (g *Gate) YieldFunc() func(context.Context) {
+	if g == nil {
+		return nil
+	}
+	return func(ctx context.Context) { g.Yield(ctx) }
+}
+
 // Yield waits until the foreground has been quiet for the gate's quiet
 // period, at most MaxWait, or until ctx ends. It reports how long it waited.
 func (g *Gate) Yield(ctx context.Context) time.Duration {

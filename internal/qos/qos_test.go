@@ -14,6 +14,9 @@ func TestNilGateNeverWaits(t *testing.T) {
 	if d := g.Yield(context.Background()); d != 0 {
 		t.Fatalf("nil gate waited %s", d)
 	}
+	if g.YieldFunc() != nil {
+		t.Fatal("nil gate gives a yield hook")
+	}
 }
 
 func TestYieldWaitsForTheForeground(t *testing.T) {
