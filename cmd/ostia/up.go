@@ -89,19 +89,19 @@ func runUp(ctx context.Context, env *environment, args []string) error {
 		}
 		b.cfg.Health.HeartbeatKey = key
 	}
-	// The API and the worker share the drivers: the API allocates VIP
-	// ports (as Octavia's API does), the create flow adopts them.
+	// The API and the worker share the drivers and the cert manager: the
+	// API allocates VIP ports (as Octavia's API does), the create flow
+	// adopts them; both read TLS references.
 	d, closeDrivers, err := b.newDrivers(ctx, b.cfg)
 	if err != nil {
 		return err
 	}
 	defer closeDrivers()
 	c.vips = &lbflows.VIPAllocator{Network: d.Network, Logger: b.log.With("service", "api")}
-	certs, err := b.newCertManager(ctx, b.cfg)
-	if err != nil {
+	if d.CertManager, err = b.newCertManager(ctx, b.cfg); err != nil {
 		return err
 	}
-	c.certs = certChecker{certs}
+	c.certs = certChecker{d.CertManager}
 	api, err := b.newGateway(pool, c)
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ type drivers struct {
 	Network      ports.Network
 	Agent        ports.Agent
 	Certificates ports.Certificates
+	// CertManager reads tenant TLS material; nil: startWorker builds the
+	// one of [certificates] (`ostia up` builds it once for API and worker).
+	CertManager ports.CertManager
 	// Flows are the driver's additions to the flows' configuration
 	// (renderer, boot parameters, config-drive files).
 	Flows func(*lbflows.Config)
@@ -258,10 +261,13 @@ func (b *base) startWorker(ctx context.Context, g *errgroup.Group, pool *pgxpool
 			return err
 		}
 	}
-	certs, err := b.newCertManager(ctx, b.cfg)
-	if err != nil {
-		cleanup()
-		return err
+	certs := d.CertManager
+	if certs == nil {
+		var err error
+		if certs, err = b.newCertManager(ctx, b.cfg); err != nil {
+			cleanup()
+			return err
+		}
 	}
 	fc := lbflows.Config{Commands: c.commands, Loader: c.handler,
 		Compute: d.Compute, Network: d.Network, Agent: d.Agent, Certificates: d.Certificates, CertManager: certs}
